@@ -1,0 +1,1 @@
+"""What a person touches: the Typer CLI and the Textual TUI."""

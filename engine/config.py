@@ -1,0 +1,208 @@
+"""The typed, validated configuration read from a workspace's config.toml.
+
+Each section is a pydantic model that forbids unknown keys, so a typo is an error naming the file and key
+rather than a silently ignored setting.
+"""
+
+from __future__ import annotations
+
+import tomllib
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from engine.errors import ConfigError
+
+DEFAULT_CONFIG_PATH = Path(__file__).parent / "defaults" / "config.toml"
+
+EVENT_TYPES = ("view", "cart", "remove_from_cart", "checkout", "purchase", "other")
+
+
+class Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", validate_assignment=True)
+
+
+class SchemaConfig(Section):
+    preset: str = ""
+    columns: dict[str, str] = Field(default_factory=dict)
+    events: dict[str, str] = Field(default_factory=dict)
+    unmapped: Literal["other", "quarantine"] = "other"
+    dimensions: dict[str, str] = Field(
+        default_factory=lambda: {"channel": "channel", "device": "device", "country": "country"}
+    )
+    time_format: str = ""
+    time_zone: str = "UTC"
+    delimiter: str = ""
+    session_gap_minutes: float = Field(30, gt=0)
+    resessionize: bool = False
+    plausible_start: str = "2000-01-01"
+    plausible_future_days: int = Field(2, ge=0)
+
+    @field_validator("events")
+    @classmethod
+    def _known_event_types(cls, value: dict[str, str]) -> dict[str, str]:
+        for source, canonical in value.items():
+            if canonical not in EVENT_TYPES:
+                raise ValueError(
+                    f"event {source!r} maps to {canonical!r}; expected one of {', '.join(EVENT_TYPES)}"
+                )
+        return value
+
+
+class PrivacyConfig(Section):
+    hash_user_ids: bool = False
+    key_env: str = "SHOPCTL_HASH_KEY"
+
+
+class FeaturesConfig(Section):
+    horizon_days: int = Field(30, gt=0)
+
+
+class TrainingConfig(Section):
+    candidates: list[Literal["logistic", "hgb", "mlp", "stack"]] = Field(
+        default_factory=lambda: ["logistic", "hgb", "mlp", "stack"]
+    )
+    split: tuple[float, float, float] = (0.70, 0.15, 0.15)
+    seed: int = 42
+    selection_metric: Literal["roc_auc", "pr_auc", "log_loss"] = "roc_auc"
+    regression_selection_metric: Literal["rmse", "mae", "r2"] = "rmse"
+    parity_tolerance: float = Field(1e-4, gt=0)
+    quantize_mlp: bool = False
+    quantize_tolerance: float = Field(0.005, ge=0)
+    numeric_columns: list[str] = Field(default_factory=list)
+    categorical_columns: list[str] = Field(default_factory=list)
+    ignore_columns: list[str] = Field(default_factory=list)
+
+    @field_validator("split")
+    @classmethod
+    def _split_sums_to_one(cls, value: tuple[float, float, float]) -> tuple[float, float, float]:
+        if any(part <= 0 for part in value) or abs(sum(value) - 1.0) > 1e-6:
+            raise ValueError("split must be three positive fractions that add up to 1, e.g. [0.7, 0.15, 0.15]")
+        return value
+
+
+class ScoringConfig(Section):
+    chunk_rows: int = Field(262144, gt=0)
+
+
+class DriftOverride(Section):
+    method: Literal["psi", "ks", "wasserstein", "jensenshannon", "chisquare"] | None = None
+    threshold: float | None = None
+
+
+class MonitorConfig(Section):
+    window: str = "1d"
+    baseline_weeks: int = Field(4, ge=1)
+    min_sessions: int = Field(300, ge=0)
+    funnel: list[str] = Field(default_factory=lambda: ["view", "cart", "checkout", "purchase"])
+    segments: list[str] = Field(default_factory=lambda: ["channel", "device", "visitor_type"])
+    drift_method: Literal["auto", "psi", "ks", "wasserstein", "jensenshannon", "chisquare"] = "auto"
+    drift_share: float = Field(0.5, gt=0, le=1)
+    drift_overrides: dict[str, DriftOverride] = Field(default_factory=dict)
+    retention_days: int = Field(400, ge=0)
+
+
+class AlertsConfig(Section):
+    sinks: list[Literal["log", "stderr", "webhook", "command"]] = Field(default_factory=lambda: ["log"])
+    webhook_url_env: str = "SHOPCTL_WEBHOOK_URL"
+    webhook_timeout_seconds: float = Field(5.0, gt=0)
+    webhook_retries: int = Field(3, ge=0)
+    command: str = ""
+    cooldown_minutes: float = Field(60, ge=0)
+    rules: list[dict[str, Any]] = Field(default_factory=list)
+
+
+class JobConfig(Section):
+    trigger: Literal["interval", "cron"] = "interval"
+    seconds: float | None = None
+    minutes: float | None = None
+    hours: float | None = None
+    cron: str = ""
+    enabled: bool = True
+    model: str = ""
+    window: str = ""
+
+
+class ScheduleConfig(Section):
+    misfire_grace_seconds: int = Field(300, ge=1)
+    coalesce: bool = True
+    retry_attempts: int = Field(2, ge=0)
+    retry_delay_seconds: float = Field(30, ge=0)
+    jobs: dict[str, JobConfig] = Field(default_factory=dict)
+
+
+class RetrainConfig(Section):
+    metric: str = "roc_auc"
+    margin: float = Field(0.005, ge=0)
+    train_days: int = Field(45, gt=0)
+    holdout_days: int = Field(7, gt=0)
+    on_alert_runs: int = Field(3, ge=0)
+    min_interval_hours: float = Field(24, ge=0)
+
+
+class UIConfig(Section):
+    refresh_seconds: float = Field(5, gt=0)
+    mouse: bool = True
+
+
+class Settings(Section):
+    schema_: SchemaConfig = Field(default_factory=SchemaConfig, alias="schema")
+    privacy: PrivacyConfig = Field(default_factory=PrivacyConfig)
+    features: FeaturesConfig = Field(default_factory=FeaturesConfig)
+    training: TrainingConfig = Field(default_factory=TrainingConfig)
+    scoring: ScoringConfig = Field(default_factory=ScoringConfig)
+    monitor: MonitorConfig = Field(default_factory=MonitorConfig)
+    alerts: AlertsConfig = Field(default_factory=AlertsConfig)
+    schedule: ScheduleConfig = Field(default_factory=ScheduleConfig)
+    retrain: RetrainConfig = Field(default_factory=RetrainConfig)
+    ui: UIConfig = Field(default_factory=UIConfig)
+    keymap: dict[str, str] = Field(default_factory=dict)
+
+    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+
+    @property
+    def schema(self) -> SchemaConfig:  # noqa: D401 - the section is called [schema] in the file
+        return self.schema_
+
+    def to_dict(self) -> dict[str, Any]:
+        """The effective configuration as plain data, keyed as in config.toml."""
+        return self.model_dump(mode="json", by_alias=True)
+
+
+def _format_validation_error(path: Path, error: ValidationError) -> str:
+    first = error.errors()[0]
+    key = ".".join(str(part) for part in first["loc"]).replace("schema_", "schema")
+    message = first["msg"]
+    if first["type"] == "extra_forbidden":
+        message = "unknown key (check the spelling against `shopctl config show`)"
+    more = len(error.errors()) - 1
+    suffix = f" (and {more} more problem{'s' if more > 1 else ''})" if more else ""
+    return f"{path}: key '{key}': {message}{suffix}"
+
+
+def parse_settings(data: dict[str, Any], source: Path | str = "<config>") -> Settings:
+    """Validate already-parsed TOML data into Settings, naming the file and key on error."""
+    try:
+        return Settings.model_validate(data)
+    except ValidationError as error:
+        raise ConfigError(_format_validation_error(Path(source), error)) from None
+
+
+def load_settings(path: Path | None) -> Settings:
+    """Read config.toml at path (defaults when path is None or absent)."""
+    if path is None or not Path(path).exists():
+        return Settings()
+    path = Path(path)
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except tomllib.TOMLDecodeError as error:
+        raise ConfigError(f"{path}: not valid TOML: {error}") from None
+    except (OSError, UnicodeDecodeError) as error:
+        raise ConfigError(f"{path}: cannot read: {error}") from None
+    return parse_settings(data, path)
+
+
+def default_config_text() -> str:
+    """The documented default config.toml, as `shopctl init` writes it."""
+    return DEFAULT_CONFIG_PATH.read_text(encoding="utf-8")

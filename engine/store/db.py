@@ -1,0 +1,217 @@
+"""Connection handling and versioned migrations for the SQLite store.
+
+WAL mode lets the TUI read while the daemon writes; a busy timeout plus a retry loop on writes means a
+user never sees "database is locked". Migrations are append-only: never edit one that has shipped.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import random
+import sqlite3
+import threading
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any, TypeVar
+
+from engine.errors import StoreError
+
+T = TypeVar("T")
+
+BUSY_TIMEOUT_MS = 10_000
+WRITE_RETRY_SECONDS = 60.0
+
+# Append-only list of migrations; PRAGMA user_version records how many have run.
+MIGRATIONS: list[str] = [
+    # 1: monitoring runs, metrics as a time series, alerts and sink deliveries, scheduled job runs.
+    """
+    CREATE TABLE monitor_runs (
+        id INTEGER PRIMARY KEY,
+        model TEXT NOT NULL DEFAULT '',          -- '' when no model is monitored (data and KPI checks only)
+        model_version INTEGER,
+        source TEXT NOT NULL DEFAULT 'events',   -- 'events' or the path of an --input batch
+        window_start TEXT NOT NULL,              -- ISO-8601 UTC, inclusive
+        window_end TEXT NOT NULL,                -- ISO-8601 UTC, exclusive
+        started TEXT NOT NULL,
+        finished TEXT,
+        status TEXT NOT NULL,                    -- ok | warning | critical | error
+        summary_json TEXT NOT NULL DEFAULT '{}',
+        UNIQUE (model, source, window_start, window_end)
+    );
+    CREATE TABLE metrics (
+        id INTEGER PRIMARY KEY,
+        run_id INTEGER NOT NULL REFERENCES monitor_runs(id) ON DELETE CASCADE,
+        model TEXT NOT NULL DEFAULT '',
+        check_name TEXT NOT NULL,                -- quality | drift | performance | kpi | ...
+        metric TEXT NOT NULL,                    -- e.g. roc_auc, conversion_rate, psi
+        scope TEXT NOT NULL DEFAULT 'overall',   -- overall | feature:<name> | segment:<dim>=<value> | model:<name>
+        window_start TEXT NOT NULL,
+        window_end TEXT NOT NULL,
+        value REAL,
+        kind TEXT NOT NULL DEFAULT 'realized',   -- realized | estimated | reference | baseline
+        lower REAL,
+        upper REAL,
+        threshold REAL,
+        status TEXT NOT NULL DEFAULT 'ok',       -- ok | warning | critical | skipped
+        detail_json TEXT NOT NULL DEFAULT '{}'
+    );
+    CREATE INDEX metrics_series ON metrics (metric, scope, window_end);
+    CREATE INDEX metrics_run ON metrics (run_id);
+    CREATE TABLE alerts (
+        id INTEGER PRIMARY KEY,
+        rule TEXT NOT NULL,
+        metric TEXT NOT NULL,
+        scope TEXT NOT NULL,
+        model TEXT NOT NULL DEFAULT '',
+        severity TEXT NOT NULL,                  -- info | warning | critical
+        state TEXT NOT NULL,                     -- open | acknowledged | resolved
+        message TEXT NOT NULL,
+        value REAL,
+        threshold REAL,
+        consecutive INTEGER NOT NULL DEFAULT 1,
+        opened TEXT NOT NULL,
+        updated TEXT NOT NULL,
+        resolved TEXT,
+        acknowledged_by TEXT,
+        acknowledged_at TEXT,
+        window_end TEXT,
+        detail_json TEXT NOT NULL DEFAULT '{}'
+    );
+    CREATE INDEX alerts_state ON alerts (state, rule, scope);
+    CREATE TABLE deliveries (
+        id INTEGER PRIMARY KEY,
+        alert_id INTEGER REFERENCES alerts(id) ON DELETE SET NULL,
+        sink TEXT NOT NULL,
+        status TEXT NOT NULL,                    -- delivered | failed
+        attempts INTEGER NOT NULL,
+        error TEXT,
+        at TEXT NOT NULL
+    );
+    CREATE TABLE job_runs (
+        id INTEGER PRIMARY KEY,
+        job_id TEXT NOT NULL,
+        trigger TEXT NOT NULL DEFAULT 'schedule', -- schedule | run-now | retry | misfire
+        scheduled_for TEXT,
+        started TEXT NOT NULL,
+        finished TEXT,
+        status TEXT NOT NULL,                    -- running | ok | failed | skipped | interrupted
+        error TEXT,
+        produced_json TEXT NOT NULL DEFAULT '{}',
+        pid INTEGER
+    );
+    CREATE INDEX job_runs_job ON job_runs (job_id, started);
+    CREATE TABLE kv (
+        key TEXT PRIMARY KEY,
+        value TEXT NOT NULL,
+        updated TEXT NOT NULL
+    );
+    """,
+]
+
+
+def _is_locked(error: sqlite3.OperationalError) -> bool:
+    text = str(error).lower()
+    return "locked" in text or "busy" in text
+
+
+class Store:
+    """One workspace's SQLite store; a connection per thread, writes retried until the lock clears."""
+
+    def __init__(self, path: Path | str) -> None:
+        self.path = Path(path)
+        self._local = threading.local()
+
+    def _connect(self) -> sqlite3.Connection:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            connection = sqlite3.connect(self.path, timeout=BUSY_TIMEOUT_MS / 1000, isolation_level=None)
+        except sqlite3.Error as error:
+            raise StoreError(f"{self.path}: cannot open the store: {error}") from None
+        connection.row_factory = sqlite3.Row
+        connection.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+        connection.execute("PRAGMA foreign_keys = ON")
+        self._retry(lambda: connection.execute("PRAGMA journal_mode = WAL"))
+        connection.execute("PRAGMA synchronous = NORMAL")
+        return connection
+
+    @property
+    def connection(self) -> sqlite3.Connection:
+        connection = getattr(self._local, "connection", None)
+        if connection is None:
+            connection = self._connect()
+            self._local.connection = connection
+            self.migrate()
+        return connection
+
+    def close(self) -> None:
+        connection = getattr(self._local, "connection", None)
+        if connection is not None:
+            connection.close()
+            self._local.connection = None
+
+    def _retry(self, operation: Callable[[], T]) -> T:
+        deadline = time.monotonic() + WRITE_RETRY_SECONDS
+        delay = 0.02
+        while True:
+            try:
+                return operation()
+            except sqlite3.OperationalError as error:
+                if not _is_locked(error) or time.monotonic() > deadline:
+                    raise StoreError(f"{self.path}: {error}") from None
+                time.sleep(delay * (1 + random.random()))
+                delay = min(delay * 2, 0.5)
+
+    def migrate(self) -> int:
+        """Run the migrations this file has not seen yet; returns the schema version."""
+        connection = self._local.connection
+
+        def run() -> int:
+            version = connection.execute("PRAGMA user_version").fetchone()[0]
+            if version >= len(MIGRATIONS):
+                return version
+            connection.execute("BEGIN IMMEDIATE")
+            try:
+                version = connection.execute("PRAGMA user_version").fetchone()[0]
+                for index in range(version, len(MIGRATIONS)):
+                    for statement in MIGRATIONS[index].split(";"):
+                        if statement.strip():
+                            connection.execute(statement)
+                connection.execute(f"PRAGMA user_version = {len(MIGRATIONS)}")
+                connection.execute("COMMIT")
+            except BaseException:
+                connection.execute("ROLLBACK")
+                raise
+            return len(MIGRATIONS)
+
+        return self._retry(run)
+
+    @contextlib.contextmanager
+    def transaction(self) -> Iterator[sqlite3.Connection]:
+        """A write transaction (BEGIN IMMEDIATE), retried while another writer holds the lock."""
+        connection = self.connection
+        self._retry(lambda: connection.execute("BEGIN IMMEDIATE"))
+        try:
+            yield connection
+        except BaseException:
+            connection.execute("ROLLBACK")
+            raise
+        else:
+            self._retry(lambda: connection.execute("COMMIT"))
+
+    def execute(self, sql: str, parameters: tuple[Any, ...] | dict[str, Any] = ()) -> sqlite3.Cursor:
+        """Run one statement (autocommit), retrying while the database is busy."""
+        return self._retry(lambda: self.connection.execute(sql, parameters))
+
+    def query(self, sql: str, parameters: tuple[Any, ...] | dict[str, Any] = ()) -> list[dict[str, Any]]:
+        """Rows of a read query as plain dicts."""
+        cursor = self._retry(lambda: self.connection.execute(sql, parameters))
+        return [dict(row) for row in cursor.fetchall()]
+
+    def schema_version(self) -> int:
+        return self.connection.execute("PRAGMA user_version").fetchone()[0]
+
+
+def open_store(workspace) -> Store:  # noqa: ANN001 - engine.workspace.Workspace, kept import-light
+    """The store of a workspace (created and migrated on first use)."""
+    return Store(workspace.store_path)
