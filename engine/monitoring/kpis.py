@@ -1,0 +1,407 @@
+"""Business KPIs straight from events: conversion, funnel, abandonment, order value, per segment, vs a baseline.
+
+Each KPI of the current window is compared with the pooled same-weekday baseline windows. Rates are binomial:
+the band is the score-test acceptance region (the Wilson interval inverted), widened by the baseline's own
+uncertainty and by the over-dispersion the baseline windows show between themselves, so a shop whose days
+differ more than coin flips would does not get an alert every morning.
+"""
+
+from __future__ import annotations
+
+import functools
+import math
+from collections.abc import Sequence
+from typing import Any
+
+import polars as pl
+
+from engine.config import MonitorConfig
+from engine.monitoring.windows import Window
+
+# Relative change below which a statistically clear difference is still not worth an alert.
+MIN_RELATIVE_CHANGE = 0.05
+# CUSUM on conversion z-scores: allowance k and decision threshold h, in standard deviations.
+CUSUM_K = 0.5
+CUSUM_H = 8.0
+UNKNOWN = "unknown"
+
+# Which direction of change is bad for each KPI ("both" for mix and volume).
+BAD_DIRECTION = {
+    "conversion_rate": "low",
+    "cart_rate": "low",
+    "checkout_rate": "low",
+    "cart_abandonment": "high",
+    "average_order_value": "low",
+    "revenue_per_session": "low",
+    "session_share": "both",
+    "sessions": "both",
+}
+
+
+@functools.lru_cache(maxsize=64)
+def _chi2_critical(degrees: int) -> float:
+    from scipy.stats import chi2
+
+    return float(chi2.ppf(0.95, degrees))
+
+
+def wilson_interval(successes: float, trials: float, z: float) -> tuple[float, float]:
+    """The Wilson score interval for a binomial proportion (z standard deviations wide)."""
+    if trials <= 0:
+        return (0.0, 1.0)
+    p = successes / trials
+    denominator = 1 + z * z / trials
+    centre = (p + z * z / (2 * trials)) / denominator
+    half = z * math.sqrt(p * (1 - p) / trials + z * z / (4 * trials * trials)) / denominator
+    return (max(0.0, centre - half), min(1.0, centre + half))
+
+
+def session_frame(
+    events: pl.LazyFrame,
+    windows: Sequence[Window],
+    segments: Sequence[str],
+    funnel: Sequence[str],
+    history: pl.LazyFrame | None = None,
+) -> pl.DataFrame:
+    """One row per session starting in one of the windows: window index, segment values, step flags, revenue.
+
+    `history` (default: events) is where a visitor's first visit is looked up for new vs returning.
+    """
+    columns = set(events.collect_schema().names())
+    starts = [window.start for window in windows]
+    ends = [window.data_end for window in windows]
+    lo, hi = min(starts), max(ends)
+    steps = sorted({*funnel, "view", "cart", "checkout", "purchase"})
+    dims = [name for name in segments if name in columns and name != "visitor_type"]
+    is_purchase = pl.col("event_type") == "purchase"
+    price = pl.col("price").fill_null(0.0) if "price" in columns else pl.lit(0.0)
+    quantity = pl.col("quantity").fill_null(1).cast(pl.Float64) if "quantity" in columns else pl.lit(1.0)
+    aggregations = [
+        pl.col("event_time").min().alias("session_start"),
+        pl.col("user_id").drop_nulls().first().alias("user_id"),
+        pl.len().alias("n_events"),
+        pl.when(is_purchase).then(price * quantity).otherwise(0.0).sum().alias("revenue"),
+        *[(pl.col("event_type") == step).any().alias(f"has_{step}") for step in steps],
+        *[pl.col(dim).drop_nulls().first().alias(dim) for dim in dims],
+    ]
+    if "order_id" in columns:
+        aggregations.append(pl.col("order_id").filter(is_purchase).drop_nulls().n_unique().alias("n_orders"))
+    else:
+        aggregations.append(pl.lit(0, dtype=pl.UInt32).alias("n_orders"))
+    sessions = (
+        events.filter((pl.col("event_time") >= lo) & (pl.col("event_time") < hi))
+        .group_by("session_id")
+        .agg(aggregations)
+    )
+    window_index = pl.lit(None, dtype=pl.Int32)
+    for index in reversed(range(len(windows))):
+        inside = (pl.col("session_start") >= starts[index]) & (pl.col("session_start") < ends[index])
+        window_index = pl.when(inside).then(pl.lit(index, dtype=pl.Int32)).otherwise(window_index)
+    sessions = sessions.with_columns(window_index.alias("window")).filter(pl.col("window").is_not_null())
+    if "visitor_type" in segments:
+        first_seen = (
+            (events if history is None else history)
+            .filter(pl.col("event_time") < hi)
+            .group_by("user_id")
+            .agg(pl.col("event_time").min().alias("first_seen"))
+            .filter(pl.col("user_id").is_not_null())
+        )
+        sessions = sessions.join(first_seen, on="user_id", how="left").with_columns(
+            pl.when(pl.col("first_seen") < pl.col("session_start"))
+            .then(pl.lit("returning"))
+            .otherwise(pl.lit("new"))
+            .alias("visitor_type")
+        )
+    sessions = sessions.with_columns(
+        pl.max_horizontal(pl.col("n_orders").cast(pl.Int64), pl.col("has_purchase").cast(pl.Int64)).alias(
+            "n_orders"
+        ),
+        *[pl.col(dim).cast(pl.String).fill_null(UNKNOWN) for dim in dims],
+    )
+    return sessions.collect()
+
+
+def _count_aggregations(funnel: Sequence[str]) -> list[pl.Expr]:
+    expressions = [
+        pl.len().alias("sessions"),
+        pl.col("n_events").sum().alias("events"),
+        pl.col("has_purchase").sum().alias("purchase"),
+        pl.col("has_cart").sum().alias("cart"),
+        pl.col("has_checkout").sum().alias("checkout"),
+        (pl.col("has_cart") & ~pl.col("has_purchase")).sum().alias("abandoned"),
+        pl.col("revenue").sum().alias("revenue"),
+        (pl.col("revenue") ** 2).sum().alias("revenue_sq"),
+        pl.col("n_orders").sum().alias("orders"),
+    ]
+    for left, right in zip(funnel, funnel[1:], strict=False):
+        expressions.append(pl.col(f"has_{left}").sum().alias(f"step_from:{left}->{right}"))
+        expressions.append(
+            (pl.col(f"has_{left}") & pl.col(f"has_{right}")).sum().alias(f"step_to:{left}->{right}")
+        )
+    return expressions
+
+
+def segment_counts(sessions: pl.DataFrame, segments: Sequence[str], funnel: Sequence[str]) -> pl.DataFrame:
+    """Counts per window and scope ("overall" and "segment:<dim>=<value>"), the raw material of every KPI."""
+    aggregations = _count_aggregations(funnel)
+    parts = [sessions.group_by("window").agg(aggregations).with_columns(pl.lit("overall").alias("scope"))]
+    for dim in segments:
+        if dim not in sessions.columns:
+            continue
+        part = sessions.group_by("window", dim).agg(aggregations)
+        part = part.with_columns((pl.lit(f"segment:{dim}=") + pl.col(dim)).alias("scope")).drop(dim)
+        parts.append(part)
+    counts = pl.concat(parts, how="diagonal_relaxed")
+    totals = counts.filter(pl.col("scope") == "overall").select("window", pl.col("sessions").alias("total"))
+    return counts.join(totals, on="window", how="left")
+
+
+def _rate_definitions(funnel: Sequence[str]) -> list[tuple[str, str, str]]:
+    """(metric, numerator column, denominator column) for every binomial KPI."""
+    rates = [
+        ("conversion_rate", "purchase", "sessions"),
+        ("cart_rate", "cart", "sessions"),
+        ("checkout_rate", "checkout", "sessions"),
+        ("cart_abandonment", "abandoned", "cart"),
+    ]
+    for left, right in zip(funnel, funnel[1:], strict=False):
+        rates.append((f"funnel:{left}->{right}", f"step_to:{left}->{right}", f"step_from:{left}->{right}"))
+    return rates
+
+
+def _flag(value: float, lower: float, upper: float, baseline: float) -> str | None:
+    if baseline > 0 and abs(value - baseline) / baseline < MIN_RELATIVE_CHANGE:
+        return None
+    if value < lower:
+        return "low"
+    if value > upper:
+        return "high"
+    return None
+
+
+def _status(metric: str, anomaly: str | None) -> str:
+    bad = BAD_DIRECTION.get(metric, "low")
+    return "warning" if anomaly and bad in (anomaly, "both") else "ok"
+
+
+def rate_check(
+    metric: str,
+    current: tuple[float, float],
+    baselines: Sequence[tuple[float, float]],
+    z: float,
+) -> dict[str, Any]:
+    """Compare a current rate (successes, trials) with pooled baseline windows; returns value, band and flags."""
+    successes, trials = current
+    value = successes / trials if trials else None
+    base_successes = sum(s for s, _ in baselines)
+    base_trials = sum(n for _, n in baselines)
+    detail: dict[str, Any] = {
+        "numerator": successes,
+        "denominator": trials,
+        "baseline_windows": len(baselines),
+    }
+    if value is not None:
+        detail["ci"] = list(wilson_interval(successes, trials, z))
+    if value is None or base_trials <= 0:
+        return {"value": value, "lower": None, "upper": None, "detail": detail, "anomaly": None}
+    baseline = base_successes / base_trials
+    smoothed = (base_successes + 0.5) / (base_trials + 1)
+    variance = smoothed * (1 - smoothed)
+    populated = [(s, n) for s, n in baselines if n > 0]
+    phi = 1.0
+    if len(populated) >= 2:
+        # Widen only on evidence: a chi-square that four coin-flip windows would rarely give (5% level).
+        chi2 = sum((s - n * smoothed) ** 2 / (n * variance) for s, n in populated)
+        if chi2 > _chi2_critical(len(populated) - 1):
+            phi = min(chi2 / (len(populated) - 1), 10.0)
+    standard_error = math.sqrt(phi * variance * (1 / trials + 1 / base_trials))
+    lower, upper = max(0.0, baseline - z * standard_error), min(1.0, baseline + z * standard_error)
+    anomaly = _flag(value, lower, upper, baseline)
+    detail.update(
+        baseline=baseline,
+        z=(value - baseline) / standard_error,
+        overdispersion=phi,
+        change=(value - baseline) / baseline if baseline else None,
+        anomaly=anomaly,
+    )
+    return {"value": value, "lower": lower, "upper": upper, "detail": detail, "anomaly": anomaly}
+
+
+def mean_check(
+    current: tuple[float, float, float], baselines: Sequence[tuple[float, float, float]], z: float
+) -> dict[str, Any]:
+    """Compare a mean (total, sum of squares, count) with the pooled baseline by a two-sample z band."""
+    total, squares, count = current
+    value = total / count if count else None
+    base_total = sum(t for t, _, _ in baselines)
+    base_squares = sum(q for _, q, _ in baselines)
+    base_count = sum(c for _, _, c in baselines)
+    detail: dict[str, Any] = {"count": count, "baseline_windows": len(baselines)}
+    if value is None or base_count <= 1 or count <= 1:
+        return {"value": value, "lower": None, "upper": None, "detail": detail, "anomaly": None}
+    baseline = base_total / base_count
+    base_variance = max(base_squares / base_count - baseline**2, 0.0)
+    variance = max(squares / count - value**2, 0.0)
+    standard_error = math.sqrt(variance / count + base_variance / base_count) or 1e-12
+    lower, upper = baseline - z * standard_error, baseline + z * standard_error
+    anomaly = _flag(value, lower, upper, baseline)
+    detail.update(
+        baseline=baseline,
+        z=(value - baseline) / standard_error,
+        anomaly=anomaly,
+        change=(value - baseline) / baseline if baseline else None,
+    )
+    return {"value": value, "lower": lower, "upper": upper, "detail": detail, "anomaly": anomaly}
+
+
+def _row(
+    metric: str, scope: str, result: dict[str, Any], status: str, reason: str | None = None
+) -> dict[str, Any]:
+    detail = dict(result["detail"])
+    if reason:
+        detail["reason"] = reason
+    return {
+        "check_name": "kpi",
+        "metric": metric,
+        "scope": scope,
+        "kind": "realized",
+        "value": result["value"],
+        "lower": result["lower"],
+        "upper": result["upper"],
+        "threshold": None,
+        "status": status,
+        "detail": detail,
+    }
+
+
+def kpi_metrics(counts: pl.DataFrame, config: MonitorConfig, baseline_count: int) -> list[dict[str, Any]]:
+    """Every KPI row for the current window (index 0) against baseline windows 1..baseline_count."""
+    z = config.anomaly_z
+    funnel = list(config.funnel)
+    rows: list[dict[str, Any]] = []
+    by_scope: dict[str, dict[int, dict[str, Any]]] = {}
+    for record in counts.iter_rows(named=True):
+        by_scope.setdefault(record["scope"], {})[record["window"]] = record
+    for scope in sorted(by_scope, key=lambda s: (s != "overall", s)):
+        windows = by_scope[scope]
+        current = windows.get(0)
+        if current is None:
+            continue
+        base = [windows[k] for k in range(1, baseline_count + 1) if k in windows]
+        low_volume = current["sessions"] < config.min_sessions
+        reason = (
+            f"{current['sessions']} sessions < min_sessions {config.min_sessions}" if low_volume else None
+        )
+        if not base:
+            reason = reason or "no baseline yet (no data in the same weekday of earlier weeks)"
+
+        def emit(
+            metric: str, result: dict[str, Any], reason: str | None = reason, scope: str = scope
+        ) -> None:
+            status = "skipped" if reason else _status(metric, result["anomaly"])
+            if reason:
+                result["detail"]["anomaly"] = None
+            rows.append(_row(metric, scope, result, status, reason))
+
+        volume = {
+            "value": float(current["sessions"]),
+            "lower": None,
+            "upper": None,
+            "anomaly": None,
+            "detail": {"events": current["events"]},
+        }
+        if base:
+            mean = sum(b["sessions"] for b in base) / len(base)
+            volume["detail"]["baseline"] = mean
+        rows.append(_row("sessions", scope, volume, "ok"))
+        for metric, numerator, denominator in _rate_definitions(funnel):
+            result = rate_check(
+                metric,
+                (current.get(numerator) or 0, current.get(denominator) or 0),
+                [(b.get(numerator) or 0, b.get(denominator) or 0) for b in base],
+                z,
+            )
+            emit(metric, result)
+        emit(
+            "average_order_value",
+            mean_check(
+                (current["revenue"], current["revenue_sq"], current["orders"]),
+                [(b["revenue"], b["revenue_sq"], b["orders"]) for b in base],
+                z,
+            ),
+        )
+        emit(
+            "revenue_per_session",
+            mean_check(
+                (current["revenue"], current["revenue_sq"], current["sessions"]),
+                [(b["revenue"], b["revenue_sq"], b["sessions"]) for b in base],
+                z,
+            ),
+        )
+        if scope != "overall":
+            emit(
+                "session_share",
+                rate_check(
+                    "session_share",
+                    (current["sessions"], current["total"]),
+                    [(b["sessions"], b["total"]) for b in base],
+                    z,
+                ),
+            )
+    return rows
+
+
+def cusum_lower(z_scores: Sequence[float], k: float = CUSUM_K) -> float:
+    """One-sided lower CUSUM of standardized values: grows on a run of small declines, resets when they stop."""
+    statistic = 0.0
+    for z in z_scores:
+        statistic = max(0.0, statistic - z - k)
+    return statistic
+
+
+def predicted_conversion_rows(
+    sessions: pl.DataFrame,
+    scores: pl.DataFrame,
+    segments: Sequence[str],
+    model: str,
+    z: float,
+    min_sessions: int,
+) -> list[dict[str, Any]]:
+    """Mean predicted conversion vs actual conversion per scope; warns when the prediction leaves the Wilson band."""
+    current = sessions.filter(pl.col("window") == 0).join(scores, on="session_id", how="inner")
+    if current.is_empty():
+        return []
+    rows = []
+    groups: list[tuple[str, pl.DataFrame]] = [("overall", current)]
+    for dim in segments:
+        if dim in current.columns:
+            for (value,), part in current.group_by(dim, maintain_order=True):
+                groups.append((f"segment:{dim}={value}", part))
+    for scope, part in groups:
+        trials = part.height
+        successes = int(part["has_purchase"].sum())
+        predicted = float(part["score"].mean())
+        lower, upper = wilson_interval(successes, trials, z)
+        status = (
+            "skipped" if trials < min_sessions else ("warning" if not lower <= predicted <= upper else "ok")
+        )
+        rows.append(
+            {
+                "check_name": "kpi",
+                "metric": "predicted_conversion",
+                "scope": scope,
+                "kind": "estimated",
+                "value": predicted,
+                "lower": lower,
+                "upper": upper,
+                "threshold": None,
+                "status": status,
+                "model": model,
+                "detail": {
+                    "actual": successes / trials,
+                    "sessions": trials,
+                    "anomaly": None if status != "warning" else ("high" if predicted > upper else "low"),
+                },
+            }
+        )
+    return rows

@@ -1,0 +1,357 @@
+"""Data-quality checks: schema, null rates, out-of-range values, unseen categories, duplicates, volume,
+freshness and the quarantine rate of recent ingests, on the event store's window or on a user's batch."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import polars as pl
+
+from engine.config import MonitorConfig
+from engine.monitoring.windows import Window
+
+CANONICAL_COLUMNS = (
+    "event_time",
+    "event_type",
+    "event_name",
+    "user_id",
+    "session_id",
+    "product_id",
+    "category",
+    "order_id",
+    "price",
+    "quantity",
+)
+NULL_RATE_COLUMNS = ("user_id", "product_id", "category", "price")
+NULL_RATE_RISE = 0.10  # absolute rise over the baseline null rate that is flagged (and at least double)
+OUT_OF_RANGE_LIMIT = 0.01
+UNSEEN_LIMIT = 0.05
+DUPLICATE_LIMIT = 0.01
+FRESHNESS_LIMIT_HOURS = 26.0
+QUARANTINE_LIMIT = 0.05
+RECENT_INGESTS = 5
+DUPLICATE_KEY = ("session_id", "event_time", "event_type", "event_name", "product_id", "order_id")
+
+
+def _row(metric: str, scope: str, value: float | None, status: str, **extra: Any) -> dict[str, Any]:
+    return {
+        "check_name": "quality",
+        "metric": metric,
+        "scope": scope,
+        "kind": "realized",
+        "value": value,
+        "lower": extra.pop("lower", None),
+        "upper": extra.pop("upper", None),
+        "threshold": extra.pop("threshold", None),
+        "status": status,
+        "detail": extra,
+    }
+
+
+def _null_rate_status(value: float, baseline: float | None) -> str:
+    if baseline is None:
+        return "ok"
+    return "warning" if value > baseline + NULL_RATE_RISE and value > 2 * baseline else "ok"
+
+
+def event_quality(
+    events: pl.LazyFrame,
+    window: Window,
+    baselines: Sequence[Window],
+    dimensions: Sequence[str],
+    config: MonitorConfig,
+    now: datetime,
+    newest_before_end: datetime | None = None,
+) -> list[dict[str, Any]]:
+    """Quality rows for the event store's window, compared with the same-weekday baseline windows.
+
+    `newest_before_end` (the newest event before the window's end) is looked up in events when not given.
+    """
+    columns = events.collect_schema().names()
+    rows: list[dict[str, Any]] = []
+    missing = [name for name in CANONICAL_COLUMNS if name not in columns]
+    rows.append(
+        _row(
+            "schema_errors",
+            "overall",
+            float(len(missing)),
+            "critical" if missing else "ok",
+            threshold=0.0,
+            missing_columns=missing,
+        )
+    )
+    present = [name for name in CANONICAL_COLUMNS if name in columns]
+    dims = [name for name in dimensions if name in columns]
+    windows = [window, *baselines]
+    index = pl.lit(None, dtype=pl.Int32)
+    for position in reversed(range(len(windows))):
+        inside = (pl.col("event_time") >= windows[position].start) & (
+            pl.col("event_time") < windows[position].data_end
+        )
+        index = pl.when(inside).then(pl.lit(position, dtype=pl.Int32)).otherwise(index)
+    lo = min(w.start for w in windows)
+    scoped = (
+        events.filter((pl.col("event_time") >= lo) & (pl.col("event_time") < window.data_end))
+        .with_columns(index.alias("window"))
+        .filter(pl.col("window").is_not_null())
+    )
+    null_columns = [name for name in (*NULL_RATE_COLUMNS, *dims) if name in columns]
+    summary = (
+        scoped.group_by("window")
+        .agg(
+            pl.len().alias("events"),
+            *[pl.col(name).null_count().alias(f"null:{name}") for name in null_columns],
+        )
+        .collect()
+    )
+    per_window = {record["window"]: record for record in summary.iter_rows(named=True)}
+    current = per_window.get(0)
+    base = [per_window[k] for k in range(1, len(windows)) if k in per_window]
+    n_events = current["events"] if current else 0
+
+    mean_volume = sum(b["events"] for b in base) / len(base) if base else None
+    if mean_volume is None:
+        rows.append(_row("volume", "overall", float(n_events), "skipped", reason="no baseline yet"))
+    else:
+        lower = mean_volume * (1 - config.volume_tolerance)
+        upper = mean_volume / (1 - config.volume_tolerance)
+        anomaly = "low" if n_events < lower else "high" if n_events > upper else None
+        rows.append(
+            _row(
+                "volume",
+                "overall",
+                float(n_events),
+                "warning" if anomaly else "ok",
+                lower=lower,
+                upper=upper,
+                baseline=mean_volume,
+                anomaly=anomaly,
+                change=(n_events - mean_volume) / mean_volume if mean_volume else None,
+                partial=window.partial,
+            )
+        )
+
+    for name in null_columns:
+        if not n_events:
+            break
+        value = current[f"null:{name}"] / n_events
+        base_events = sum(b["events"] for b in base)
+        baseline = sum(b[f"null:{name}"] for b in base) / base_events if base_events else None
+        rows.append(
+            _row("null_rate", f"feature:{name}", value, _null_rate_status(value, baseline), baseline=baseline)
+        )
+
+    if n_events:
+        current_events = scoped.filter(pl.col("window") == 0)
+        checks = (
+            current_events.select(
+                ((pl.col("price") < 0).sum() if "price" in columns else pl.lit(0)).alias("bad_price"),
+                ((pl.col("quantity") <= 0).sum() if "quantity" in columns else pl.lit(0)).alias(
+                    "bad_quantity"
+                ),
+                (pl.col("event_time") > now + timedelta(hours=1)).sum().alias("future_time"),
+                pl.struct([pl.col(name) for name in DUPLICATE_KEY if name in present])
+                .n_unique()
+                .alias("distinct"),
+            )
+            .collect()
+            .row(0, named=True)
+        )
+        for scope, count in (
+            ("feature:price", checks["bad_price"]),
+            ("feature:quantity", checks["bad_quantity"]),
+            ("feature:event_time", checks["future_time"]),
+        ):
+            rate = count / n_events
+            rows.append(
+                _row(
+                    "out_of_range_rate",
+                    scope,
+                    rate,
+                    "warning" if rate > OUT_OF_RANGE_LIMIT else "ok",
+                    threshold=OUT_OF_RANGE_LIMIT,
+                    rows=count,
+                )
+            )
+        duplicate_rate = 1 - checks["distinct"] / n_events
+        rows.append(
+            _row(
+                "duplicate_rate",
+                "overall",
+                duplicate_rate,
+                "warning" if duplicate_rate > DUPLICATE_LIMIT else "ok",
+                threshold=DUPLICATE_LIMIT,
+            )
+        )
+        for name in dims:
+            seen = scoped.filter(pl.col("window") > 0).select(pl.col(name).drop_nulls().unique()).collect()
+            if seen.is_empty():
+                continue
+            unseen = (
+                current_events.filter(pl.col(name).is_not_null() & ~pl.col(name).is_in(seen[name].implode()))
+                .select(pl.len(), pl.col(name).unique().head(5).implode().alias("examples"))
+                .collect()
+                .row(0)
+            )
+            rate = unseen[0] / n_events
+            rows.append(
+                _row(
+                    "unseen_category_rate",
+                    f"feature:{name}",
+                    rate,
+                    "warning" if rate > UNSEEN_LIMIT else "ok",
+                    threshold=UNSEEN_LIMIT,
+                    examples=list(unseen[1] or []),
+                )
+            )
+
+    newest = newest_before_end
+    if newest is None:
+        newest = (
+            events.filter(pl.col("event_time") < window.end)
+            .select(pl.col("event_time").max())
+            .collect()
+            .item()
+        )
+    reference = min(now, window.end)
+    if newest is None:
+        rows.append(
+            _row("freshness_hours", "overall", None, "skipped", reason="no events before the window end")
+        )
+    else:
+        lag = max((reference - newest).total_seconds() / 3600, 0.0)
+        rows.append(
+            _row(
+                "freshness_hours",
+                "overall",
+                lag,
+                "warning" if lag > FRESHNESS_LIMIT_HOURS else "ok",
+                threshold=FRESHNESS_LIMIT_HOURS,
+                newest_event=newest.isoformat(),
+            )
+        )
+    return rows
+
+
+def quarantine_rows(ingests_path: Path) -> list[dict[str, Any]]:
+    """The quarantine rate of the most recent ingests recorded in data/ingests.jsonl."""
+    if not ingests_path.exists():
+        return []
+    records = []
+    for line in ingests_path.read_text(encoding="utf-8").splitlines():
+        try:
+            record = json.loads(line)
+        except ValueError:
+            continue
+        if isinstance(record, dict) and record.get("rows_read"):
+            records.append(record)
+    recent = records[-RECENT_INGESTS:]
+    if not recent:
+        return []
+    read = sum(int(r.get("rows_read") or 0) for r in recent)
+    quarantined = sum(int(r.get("rows_quarantined") or 0) for r in recent)
+    rate = quarantined / read if read else 0.0
+    return [
+        _row(
+            "quarantine_rate",
+            "overall",
+            rate,
+            "warning" if rate > QUARANTINE_LIMIT else "ok",
+            threshold=QUARANTINE_LIMIT,
+            ingests=[r.get("id") or r.get("ingest_id") for r in recent],
+            rows_read=read,
+            rows_quarantined=quarantined,
+        )
+    ]
+
+
+def _feature_profile(profile: dict[str, Any], name: str) -> dict[str, Any]:
+    features = profile.get("features") or {}
+    if isinstance(features, list):
+        features = {entry.get("name"): entry for entry in features if isinstance(entry, dict)}
+    return features.get(name) or {}
+
+
+def table_quality(
+    frame: pl.DataFrame,
+    profile: dict[str, Any],
+    numeric: Sequence[str],
+    categorical: Sequence[str],
+    id_columns: Sequence[str] = (),
+) -> list[dict[str, Any]]:
+    """Quality rows for a user's batch against a model's reference profile (schema, nulls, ranges, categories)."""
+    rows: list[dict[str, Any]] = []
+    missing = [name for name in (*numeric, *categorical) if name not in frame.columns]
+    rows.append(
+        _row(
+            "schema_errors",
+            "overall",
+            float(len(missing)),
+            "critical" if missing else "ok",
+            threshold=0.0,
+            missing_columns=missing,
+        )
+    )
+    total = frame.height
+    if not total:
+        return rows
+    for name in (*numeric, *categorical):
+        if name in missing:
+            continue
+        reference = _feature_profile(profile, name)
+        value = frame[name].null_count() / total
+        baseline = reference.get("null_rate")
+        rows.append(
+            _row("null_rate", f"feature:{name}", value, _null_rate_status(value, baseline), baseline=baseline)
+        )
+        if name in numeric and reference.get("min") is not None and reference.get("max") is not None:
+            low, high = float(reference["min"]), float(reference["max"])
+            margin = (high - low) * 0.5
+            column = frame[name].cast(pl.Float64, strict=False)
+            count = int(((column < low - margin) | (column > high + margin)).sum() or 0)
+            rows.append(
+                _row(
+                    "out_of_range_rate",
+                    f"feature:{name}",
+                    count / total,
+                    "warning" if count / total > OUT_OF_RANGE_LIMIT else "ok",
+                    threshold=OUT_OF_RANGE_LIMIT,
+                    rows=count,
+                    reference_min=low,
+                    reference_max=high,
+                )
+            )
+        known = reference.get("categories")
+        # With rare categories pooled as "other" in the profile, "unseen" cannot be told apart from "rare".
+        if name in categorical and known and not reference.get("other_count"):
+            column = frame[name].cast(pl.String, strict=False)
+            unseen_mask = column.is_not_null() & ~column.is_in(list(known))
+            count = int(unseen_mask.sum())
+            rows.append(
+                _row(
+                    "unseen_category_rate",
+                    f"feature:{name}",
+                    count / total,
+                    "warning" if count / total > UNSEEN_LIMIT else "ok",
+                    threshold=UNSEEN_LIMIT,
+                    examples=column.filter(unseen_mask).unique().head(5).to_list(),
+                )
+            )
+    keys = [name for name in id_columns if name in frame.columns]
+    if keys:  # identical feature rows are normal; a repeated id is not
+        duplicate_rate = 1 - frame.select(keys).n_unique() / total
+        rows.append(
+            _row(
+                "duplicate_rate",
+                "overall",
+                duplicate_rate,
+                "warning" if duplicate_rate > DUPLICATE_LIMIT else "ok",
+                threshold=DUPLICATE_LIMIT,
+                key=keys,
+            )
+        )
+    return rows

@@ -1,0 +1,559 @@
+"""`shopctl monitor run`: check one window (or a user's batch), store every figure, raise alerts, summarise.
+
+Data-quality and KPI checks need only events; drift and performance join in for each champion model whose
+inputs the session table provides (or for the model named with --input). Re-running a window replaces its
+figures; a window older than the newest one monitored (a back-fill) stores its figures without opening or
+resolving alerts, so the alert lifecycle always follows the newest data.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import polars as pl
+
+from engine.errors import InputError, ShopctlError
+from engine.locks import workspace_lock
+from engine.monitoring import kpis, quality
+from engine.monitoring.alerts import evaluate, severity_rank
+from engine.monitoring.windows import (
+    Window,
+    baseline_windows,
+    iso,
+    parse_at,
+    parse_duration,
+    resolve_window,
+)
+from engine.spec import TableSpec
+from engine.store import alerts as alert_store
+from engine.store.db import open_store
+from engine.store.metrics import apply_retention, newest_window_end, query_metrics, save_run
+from engine.workspace import Workspace
+
+CHECK_ORDER = ("quality", "kpi", "drift", "performance")
+SCORE_COLUMNS = ("score", "prediction", "probability")
+CUSUM_HISTORY = 56
+MONITOR_LOCK = "monitor"
+LOCK_WAIT_SECONDS = 120.0
+CALENDAR_FEATURES = {"weekday": timedelta(days=7), "hour": timedelta(days=1)}
+
+
+def _champions(ws: Workspace) -> list[str]:
+    try:
+        from engine.registry import Registry
+    except ImportError:  # registry not installed in this build: data and KPI checks only
+        return []
+    registry = Registry(ws)
+    return [name for name in registry.names() if registry.champion(name) is not None]
+
+
+def _metric_row(check: str, metric: str, scope: str, value: Any, model: str, **fields: Any) -> dict[str, Any]:
+    return {
+        "check_name": check,
+        "metric": metric,
+        "scope": scope,
+        "model": model,
+        "value": None if value is None else float(value),
+        "kind": fields.pop("kind", "realized"),
+        "lower": fields.pop("lower", None),
+        "upper": fields.pop("upper", None),
+        "threshold": fields.pop("threshold", None),
+        "status": fields.pop("status", "ok"),
+        "detail": fields.pop("detail", {}),
+    }
+
+
+def drift_rows(
+    report: dict[str, Any], model: str, window_length: timedelta | None = None
+) -> list[dict[str, Any]]:
+    """Store rows from a DriftReport's to_dict(): per-feature scores, drifted share, score drift, domain AUC.
+
+    Calendar features (weekday, hour) are not judged on windows shorter than their cycle: one day always
+    "drifts" from a reference that holds every weekday. The drifted share is recomputed without them.
+    """
+    scope = f"model:{model}"
+    rows = []
+    judged = drifted = 0
+    for feature in report.get("features", []):
+        cycle = CALENDAR_FEATURES.get(feature["name"])
+        calendar = cycle is not None and window_length is not None and window_length < cycle
+        is_judged = feature.get("method") is not None and not calendar
+        judged += is_judged
+        drifted += bool(is_judged and feature.get("drifted"))
+        detail = {
+            key: feature.get(key)
+            for key in (
+                "method",
+                "statistic",
+                "p_value",
+                "p_adjusted",
+                "threshold",
+                "drifted",
+                "severity",
+                "reference_null_rate",
+                "current_null_rate",
+            )
+        }
+        detail.update(_histograms(feature.get("histogram") or {}))
+        if calendar:
+            detail["reason"] = (
+                "calendar feature: a window shorter than its cycle always differs from the reference"
+            )
+        rows.append(
+            _metric_row(
+                "drift",
+                "drift_score",
+                f"feature:{feature['name']}",
+                feature.get("statistic"),
+                model,
+                threshold=feature.get("threshold"),
+                status=("warning" if feature.get("drifted") else "ok") if is_judged else "skipped",
+                detail=detail,
+            )
+        )
+    share_threshold = report.get("share_threshold") or 0.5
+    share = drifted / judged if judged else 0.0
+    rows.append(
+        _metric_row(
+            "drift",
+            "drift_share",
+            scope,
+            share,
+            model,
+            threshold=share_threshold,
+            status="warning" if judged and share >= share_threshold else "ok",
+            detail={
+                "drifted_features": [r["scope"][8:] for r in rows if r["status"] == "warning"],
+                "judged_features": judged,
+                "rows": report.get("rows"),
+            },
+        )
+    )
+    score = report.get("score_drift")
+    if score:
+        rows.append(
+            _metric_row(
+                "drift",
+                "score_drift",
+                scope,
+                score.get("statistic"),
+                model,
+                threshold=score.get("threshold"),
+                status="warning" if score.get("drifted") else "ok",
+                detail={
+                    **{key: score.get(key) for key in ("method", "p_value", "drifted", "severity")},
+                    **_histograms(score.get("histogram") or {}),
+                },
+            )
+        )
+    multivariate = report.get("multivariate")
+    if multivariate and multivariate.get("auc") is not None:
+        rows.append(
+            _metric_row("drift", "domain_auc", scope, multivariate["auc"], model, detail=multivariate)
+        )
+    return rows
+
+
+def _histograms(histogram: dict[str, Any]) -> dict[str, Any]:
+    """The reference and current histograms as the store convention has them (shares plus edges or labels)."""
+    bins = {"edges": histogram["edges"]} if "edges" in histogram else {"labels": histogram.get("categories")}
+    return {side: {"shares": histogram.get(side), **bins} for side in ("reference", "current")}
+
+
+def _reference_performance(metadata: dict[str, Any], profile: dict[str, Any]) -> dict[str, Any]:
+    reference = dict((metadata.get("metrics") or {}).get("test") or {})
+    for name, value in (profile.get("performance") or {}).items():
+        reference.setdefault(name, value)
+    return reference
+
+
+def performance_rows(
+    model: str,
+    scores: np.ndarray,
+    labels: np.ndarray | None,
+    metadata: dict[str, Any],
+    profile: dict[str, Any],
+    labelled_scores: np.ndarray | None = None,
+) -> list[dict[str, Any]]:
+    """Estimated (always) and realized (when labels exist) performance rows, each with its reference value."""
+    from engine.monitoring.cbpe import estimate_performance
+    from engine.monitoring.performance import realized_performance
+
+    scope = f"model:{model}"
+    threshold = float(metadata.get("threshold") or profile.get("threshold") or 0.5)
+    reference = _reference_performance(metadata, profile)
+    rows = []
+    for name, band in estimate_performance(scores, profile, threshold).items():
+        rows.append(
+            _metric_row(
+                "performance",
+                name,
+                scope,
+                band.get("value"),
+                model,
+                kind="estimated",
+                lower=band.get("lower"),
+                upper=band.get("upper"),
+                detail={"reference": reference.get(name)},
+            )
+        )
+    if labels is not None and labels.size:
+        positives = int((labels > 0.5).sum())
+        labelled = scores if labelled_scores is None else labelled_scores
+        for name, value in realized_performance(labels, labelled, threshold).items():
+            if name in ("rows", "base_rate"):
+                continue
+            band = (
+                auc_band(value, positives, int(labels.size) - positives)
+                if name == "roc_auc"
+                else (None, None)
+            )
+            rows.append(
+                _metric_row(
+                    "performance",
+                    name,
+                    scope,
+                    value,
+                    model,
+                    lower=band[0],
+                    upper=band[1],
+                    detail={
+                        "reference": reference.get(name),
+                        "rows": int(labels.size),
+                        "positives": positives,
+                    },
+                )
+            )
+    return rows
+
+
+def auc_band(
+    auc: float | None, positives: int, negatives: int, sigmas: float = 2.0
+) -> tuple[float | None, ...]:
+    """A ±sigmas band around a realized ROC AUC from the Hanley–McNeil (1982) standard error."""
+    if auc is None or positives < 1 or negatives < 1:
+        return (None, None)
+    q1, q2 = auc / (2 - auc), 2 * auc * auc / (1 + auc)
+    variance = (auc * (1 - auc) + (positives - 1) * (q1 - auc * auc) + (negatives - 1) * (q2 - auc * auc)) / (
+        positives * negatives
+    )
+    spread = sigmas * max(variance, 0.0) ** 0.5
+    return (max(0.0, auc - spread), min(1.0, auc + spread))
+
+
+def _model_checks(
+    ws: Workspace,
+    name: str,
+    frame: pl.DataFrame,
+    sessions: pl.DataFrame | None,
+    window_length: timedelta | None = None,
+) -> tuple[list[dict[str, Any]], dict[str, Any]]:
+    """Drift, performance and predicted conversion of one model on a feature frame."""
+    from engine.monitoring.drift import drift_report
+    from engine.registry import Registry
+
+    version = Registry(ws).get(name)
+    metadata, profile = version.metadata, version.profile
+    spec = TableSpec.from_dict(metadata.get("spec") or profile.get("spec") or {})
+    info = {"name": name, "version": version.version, "rows": frame.height}
+    missing = [column for column in spec.features if column not in frame.columns]
+    has_scores = any(column in frame.columns for column in SCORE_COLUMNS)
+    if frame.is_empty():
+        info["skipped"] = "no rows in the window"
+        return [], info
+    if missing and not has_scores:
+        info["skipped"] = (
+            f"the data lacks the model's input column(s) {', '.join(missing[:5])} and a score column"
+        )
+        return [
+            _metric_row(
+                "drift",
+                "drift_share",
+                f"model:{name}",
+                None,
+                name,
+                status="skipped",
+                detail={"reason": info["skipped"]},
+            )
+        ], info
+    scores = _scores(ws, name, frame)
+    if missing:  # scores only (what `shopctl score` writes by default): performance, but no feature drift
+        info["drift_skipped"] = f"no feature column(s) {', '.join(missing[:5])} in the data"
+        rows = [
+            _metric_row(
+                "drift",
+                "drift_share",
+                f"model:{name}",
+                None,
+                name,
+                status="skipped",
+                detail={"reason": info["drift_skipped"]},
+            )
+        ]
+    else:
+        report = drift_report(profile, frame, ws.settings.monitor, scores).to_dict()
+        rows = drift_rows(report, name, window_length)
+    if spec.task == "binary":
+        labels, labelled_scores = None, scores
+        if spec.target and spec.target in frame.columns:
+            values = frame.get_column(spec.target).cast(pl.Float64, strict=False).to_numpy()
+            known = np.isfinite(values)
+            if known.any():
+                labels, labelled_scores = values[known], scores[known]
+        rows += performance_rows(name, scores, labels, metadata, profile, labelled_scores)
+        if sessions is not None and "session_id" in frame.columns:
+            score_frame = pl.DataFrame({"session_id": frame.get_column("session_id"), "score": scores})
+            monitor = ws.settings.monitor
+            rows += [
+                {**row, "model": name}
+                for row in kpis.predicted_conversion_rows(
+                    sessions, score_frame, monitor.segments, name, monitor.anomaly_z, monitor.min_sessions
+                )
+            ]
+    return rows, info
+
+
+def _scores(ws: Workspace, name: str, frame: pl.DataFrame) -> np.ndarray:
+    for column in SCORE_COLUMNS:
+        if column in frame.columns:
+            return frame.get_column(column).cast(pl.Float64).to_numpy()
+    from engine.scoring import load_model
+
+    return np.asarray(load_model(ws, name).predict(frame), dtype=np.float64).ravel()
+
+
+def _session_table(ws: Workspace, events: pl.LazyFrame, window: Window) -> pl.DataFrame:
+    from engine.features import session_features
+
+    dimensions = list(ws.settings.schema.dimensions)
+    table = session_features(events.filter(pl.col("event_time") < window.data_end), dimensions)
+    return table.filter(
+        (pl.col("session_start") >= window.start) & (pl.col("session_start") < window.data_end)
+    ).collect()
+
+
+def _apply_cusum(store: Any, rows: list[dict[str, Any]], window: Window) -> None:
+    """Add a lower CUSUM over earlier windows' z-scores to each judged conversion row (slow declines)."""
+    for row in rows:
+        z = (row.get("detail") or {}).get("z")
+        if row["check_name"] != "kpi" or row["metric"] != "conversion_rate" or z is None:
+            continue
+        if row["status"] == "skipped":
+            continue
+        history = query_metrics(
+            store,
+            metric="conversion_rate",
+            scope=row["scope"],
+            model="",
+            check_name="kpi",
+            kind="realized",
+            until=iso(window.end),
+            window_length_seconds=window.length.total_seconds(),
+            limit=CUSUM_HISTORY,
+        )
+        earlier = [item["detail"].get("z") for item in history if item["window_end"] < iso(window.end)]
+        statistic = kpis.cusum_lower([value for value in earlier if value is not None] + [z])
+        row["detail"]["cusum"] = statistic
+        row["detail"]["cusum_alarm"] = statistic > kpis.CUSUM_H
+        if statistic > kpis.CUSUM_H:
+            row["status"] = "warning"
+
+
+def _read_batch(path: Path) -> pl.DataFrame:
+    if not path.exists():
+        raise InputError(f"{path}: no such file; pass the table `shopctl score` wrote or a training table")
+    suffix = "".join(path.suffixes[-2:]).lower()
+    try:
+        if suffix.endswith(".parquet"):
+            return pl.read_parquet(path)
+        if suffix.endswith((".jsonl", ".ndjson", ".jsonl.gz")):
+            return pl.read_ndjson(path)
+        return pl.read_csv(path, infer_schema_length=None, separator="\t" if ".tsv" in suffix else ",")
+    except (pl.exceptions.PolarsError, OSError) as error:
+        raise InputError(
+            f"{path}: cannot read as a table ({error}); use Parquet, CSV or JSON Lines"
+        ) from None
+
+
+def _summarise(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    checks = []
+    names = sorted({row["check_name"] for row in rows}, key=lambda n: (CHECK_ORDER + (n,)).index(n))
+    for name in names:
+        members = [row for row in rows if row["check_name"] == name]
+        counts = Counter(row["status"] for row in members)
+        status = next((s for s in ("critical", "warning", "ok") if counts.get(s)), "skipped")
+        checks.append({"name": name, "status": status, "counts": dict(counts), "metrics": members})
+    return checks
+
+
+def run_monitor(
+    ws: Workspace,
+    *,
+    model: str | None = None,
+    window: str | None = None,
+    at: str | date | datetime | None = None,
+    input_path: str | Path | None = None,
+) -> dict[str, Any]:
+    """Check one window against the reference profile and history, store it, raise alerts; the run's summary."""
+    settings = ws.settings
+    monitor = settings.monitor
+    length = parse_duration(window or monitor.window, source="--window" if window else "[monitor] window")
+    now = datetime.now(UTC)
+    store = open_store(ws)
+    rows: list[dict[str, Any]] = []
+    models: list[dict[str, Any]] = []
+    errors: list[str] = []
+    if input_path is not None:
+        path = Path(input_path)
+        names = [model] if model else _champions(ws)
+        if len(names) != 1:
+            raise InputError(
+                f"--input {path}: name the model to check it against with --model "
+                f"(registered champions: {', '.join(names) or 'none'})"
+            )
+        from engine.registry import Registry
+
+        frame = _read_batch(path)
+        version = Registry(ws).get(names[0])
+        spec = TableSpec.from_dict(version.metadata.get("spec") or {})
+        end = parse_at(at) or (datetime(now.year, now.month, now.day, tzinfo=UTC) + timedelta(days=1))
+        current = Window(end - length, end)
+        if spec.time_column and spec.time_column in frame.columns and frame.height:
+            times = frame.get_column(spec.time_column).cast(pl.Datetime("us", "UTC"), strict=False)
+            if times.null_count() < frame.height and at is None:
+                current = Window(times.min(), times.max() + timedelta(microseconds=1))
+        rows += quality.table_quality(frame, version.profile, spec.numeric, spec.categorical, spec.id_columns)
+        model_rows, info = _model_checks(ws, names[0], frame, None, current.length)
+        rows += model_rows
+        models.append(info)
+        source, run_model, baselines = str(path.resolve()), names[0], []
+    else:
+        from engine.events import scan_events
+
+        events = scan_events(ws)
+        newest = events.select(pl.col("event_time").max()).collect().item()
+        current = resolve_window(length, parse_at(at), newest)
+        baselines = baseline_windows(current, monitor.baseline_weeks)
+        dimensions = list(settings.schema.dimensions)
+        # Read the current and baseline windows once; every check below works on this in-memory slice.
+        earliest = min(w.start for w in (current, *baselines))
+        scoped = (
+            events.filter((pl.col("event_time") >= earliest) & (pl.col("event_time") < current.data_end))
+            .collect()
+            .lazy()
+        )
+        newest_before_end = newest if newest is not None and newest < current.end else None
+        if newest_before_end is None:
+            newest_before_end = (
+                events.filter(pl.col("event_time") < current.end)
+                .select(pl.col("event_time").max())
+                .collect()
+                .item()
+            )
+        rows += quality.event_quality(scoped, current, baselines, dimensions, monitor, now, newest_before_end)
+        rows += quality.quarantine_rows(ws.data_dir / "ingests.jsonl")
+        segments = [name for name in monitor.segments if name in (*dimensions, "visitor_type")]
+        history = events.select("user_id", "event_time")
+        sessions = kpis.session_frame(scoped, [current, *baselines], segments, monitor.funnel, history)
+        counts = kpis.segment_counts(sessions, segments, monitor.funnel)
+        rows += kpis.kpi_metrics(counts, monitor, len(baselines))
+        names = [model] if model else _champions(ws)
+        if names:
+            table = _session_table(ws, events, current)
+            for name in names:
+                try:
+                    model_rows, info = _model_checks(ws, name, table, sessions, current.length)
+                except Exception as error:  # noqa: BLE001 - one broken model must not stop the shop's KPI checks
+                    if model:
+                        raise
+                    kind = "" if isinstance(error, ShopctlError) else f"{type(error).__name__}: "
+                    errors.append(f"model {name}: {kind}{error}")
+                    continue
+                rows += model_rows
+                models.append(info)
+        source, run_model = "events", model or ""
+    for row in rows:
+        row.setdefault("model", "")
+    _apply_cusum(store, rows, current)
+
+    length_seconds = current.length.total_seconds()
+    checks = _summarise(rows)
+    # The daemon, a cron job and a person may run the monitor at once: alert transitions and the run's
+    # figures are written by one of them at a time, so a condition never opens two alerts.
+    with workspace_lock(ws, MONITOR_LOCK, wait_seconds=LOCK_WAIT_SECONDS, purpose="monitor run"):
+        newest_end = newest_window_end(store, model=run_model, source=source, length_seconds=length_seconds)
+        backfill = newest_end is not None and newest_end > iso(current.end)
+        firing = evaluate(
+            ws,
+            store,
+            rows,
+            window_end=iso(current.end),
+            length_seconds=length_seconds,
+            update_lifecycle=not backfill,
+        )
+        worst = max((severity_rank(item["severity"]) for item in firing), default=-1)
+        status = {2: "critical", 1: "warning"}.get(worst, "ok")
+        summary = {
+            "checks": {check["name"]: check["status"] for check in checks},
+            "firing": len(firing),
+            "models": [info["name"] for info in models],
+        }
+        run_id = save_run(
+            store,
+            model=run_model,
+            model_version=models[0]["version"] if len(models) == 1 else None,
+            source=source,
+            window_start=iso(current.start),
+            window_end=iso(current.end),
+            started=iso(now),
+            finished=iso(datetime.now(UTC)),
+            status=status,
+            summary=summary,
+            metrics=rows,
+        )
+    retention = apply_retention(store, monitor.retention_days)
+    watched = {"", run_model, *(info["name"] for info in models)}
+    open_alerts = [alert for alert in alert_store.active_alerts(store) if alert["model"] in watched]
+    return {
+        "run_id": run_id,
+        "status": status,
+        "source": source,
+        "model": run_model or None,
+        "models": models,
+        "window": current.to_dict(),
+        "baseline_windows": [w.to_dict() for w in baselines],
+        "backfill": backfill,
+        "checks": checks,
+        "firing": firing,
+        "alerts": [_alert_summary(alert) for alert in open_alerts],
+        "errors": errors,
+        "retention": retention,
+    }
+
+
+def _alert_summary(alert: dict[str, Any]) -> dict[str, Any]:
+    keys = (
+        "id",
+        "rule",
+        "metric",
+        "scope",
+        "model",
+        "severity",
+        "state",
+        "message",
+        "value",
+        "opened",
+        "updated",
+        "consecutive",
+    )
+    return {key: alert.get(key) for key in keys}
+
+
+def alerts_at_or_above(payload: dict[str, Any], fail_on: str) -> list[dict[str, Any]]:
+    """The open alerts of a run's payload at or above a severity (what makes `--fail-on` exit 3)."""
+    floor = severity_rank(fail_on)
+    return [alert for alert in payload.get("alerts", []) if severity_rank(alert["severity"]) >= floor]
