@@ -1,0 +1,379 @@
+"""Champion/challenger retraining: train on the newest data, compare on the same held-out days, promote if better.
+
+The challenger is trained on the `[retrain] train_days` before the newest `holdout_days`; both models are then
+scored on those held-out days (data neither was trained on). The challenger replaces the champion only when it
+beats it by `margin` on `metric`, its ONNX file matches its scikit-learn pipeline and its training data passes
+the quality checks. `force` overrides the margin and the data checks (recorded as forced), never ONNX parity:
+a file that disagrees with its pipeline is never registered. Every decision is written to the model's registry
+history and raised as an info alert; a dry run computes the same decision and writes nothing.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import datetime, timedelta
+from typing import Any
+
+import numpy as np
+import polars as pl
+
+from engine.errors import ConfigError, InputError
+from engine.locks import workspace_lock
+from engine.spec import TableSpec
+from engine.store import open_store
+from engine.store.jobs import iso, kv_set, parse_iso, utc_now
+from engine.workspace import Workspace
+
+log = logging.getLogger("shopctl.retrain")
+
+MIN_TRAIN_ROWS = 200
+MIN_HOLDOUT_ROWS = 50
+
+
+def last_retrain_key(name: str) -> str:
+    """The kv key holding a model's newest (non-dry-run) retrain decision."""
+    return f"retrain:{name}:last"
+
+
+def _session_table(ws: Workspace, spec: TableSpec) -> pl.DataFrame:
+    from engine.events import scan_events
+    from engine.features import session_features
+
+    dimensions = list(ws.settings.schema.dimensions.keys())
+    frame = session_features(scan_events(ws), dimensions).collect()
+    if frame.height == 0:
+        raise InputError(f"{ws.events_dir}: no events to retrain on; ingest data first")
+    return frame
+
+
+def _windows(
+    frame: pl.DataFrame, time_column: str, train_days: int, holdout_days: int
+) -> dict[str, datetime]:
+    newest = frame[time_column].max()
+    holdout_start = newest - timedelta(days=holdout_days)
+    return {
+        "train_start": holdout_start - timedelta(days=train_days),
+        "holdout_start": holdout_start,
+        "newest": newest,
+    }
+
+
+def _quality_problems(
+    train_frame: pl.DataFrame, holdout: pl.DataFrame, spec: TableSpec, profile: dict[str, Any]
+) -> tuple[list[str], bool]:
+    """Problems of the challenger's data and whether training is possible at all."""
+    from engine.monitoring.quality import table_quality
+
+    problems: list[str] = []
+    trainable = True
+    if train_frame.height < MIN_TRAIN_ROWS:
+        problems.append(f"training window has {train_frame.height} rows (< {MIN_TRAIN_ROWS})")
+        trainable = False
+    if holdout.height < MIN_HOLDOUT_ROWS:
+        problems.append(f"holdout has {holdout.height} rows (< {MIN_HOLDOUT_ROWS})")
+        trainable = False
+    if spec.task == "binary" and spec.target:
+        for label, part in (("training window", train_frame), ("holdout", holdout)):
+            if part.height and part[spec.target].drop_nulls().n_unique() < 2:
+                problems.append(f"{label} has a single class of {spec.target}")
+                trainable = False
+    if trainable:
+        for row in table_quality(train_frame, profile, spec.numeric, spec.categorical, spec.id_columns):
+            if row.get("status") == "critical":
+                problems.append(f"data quality: {row['metric']} {row['scope']} = {row.get('value')}")
+    return problems, trainable
+
+
+def _metric_value(metrics: dict[str, float], metric: str) -> float | None:
+    value = metrics.get(metric)
+    return None if value is None or value != value else float(value)
+
+
+def _improvement(challenger: float | None, champion: float | None, metric: str) -> float | None:
+    from models.metrics import LOWER_IS_BETTER
+
+    if challenger is None:
+        return None
+    if champion is None:
+        return float("inf")
+    return champion - challenger if metric in LOWER_IS_BETTER else challenger - champion
+
+
+def _evaluate(scores: np.ndarray, labels: np.ndarray, threshold: float | None) -> dict[str, float]:
+    from models.metrics import binary_metrics
+
+    return binary_metrics(labels, scores, threshold if threshold is not None else 0.5)
+
+
+def _window_info(frame: pl.DataFrame, time_column: str) -> dict[str, Any]:
+    if frame.height == 0:
+        return {"rows": 0, "start": None, "end": None}
+    return {
+        "rows": frame.height,
+        "start": iso(frame[time_column].min()),
+        "end": iso(frame[time_column].max()),
+    }
+
+
+def unsupported_reason(name: str, metadata: dict[str, Any]) -> str | None:
+    """Why a model cannot be retrained here (only session-level models trained from events can), or None."""
+    spec = TableSpec.from_dict(metadata.get("spec") or {})
+    source_task = (metadata.get("source") or {}).get("task")
+    if spec.task == "binary" and spec.time_column == "session_start" and source_task in (None, "conversion"):
+        return None
+    return (
+        f"model {name!r} is a {source_task or spec.task} model; `shopctl retrain` handles session-level "
+        f"models trained from events (task conversion); retrain it with `shopctl train {name}`"
+    )
+
+
+def retrain(
+    ws: Workspace, name: str, *, dry_run: bool = False, force: bool = False, who: str = "cli"
+) -> dict:
+    """Train a challenger for name, compare it with the champion on the newest held-out days, decide and record."""
+    from engine.registry import Registry
+
+    registry = Registry(ws)
+    champion = registry.get(name)  # NotFoundError names the known models
+    policy = ws.settings.retrain
+    unsupported = unsupported_reason(name, champion.metadata)
+    if unsupported:
+        raise InputError(unsupported)
+    spec = TableSpec.from_dict(champion.metadata.get("spec") or {})
+    from models.metrics import binary_metrics
+
+    if policy.metric not in binary_metrics(np.array([0, 1]), np.array([0.2, 0.8]), 0.5):
+        raise ConfigError(
+            f"{ws.config_path}: key 'retrain.metric': {policy.metric!r} is not a classifier metric "
+            "(use roc_auc, pr_auc, log_loss, brier, f1, ...)"
+        )
+    with workspace_lock(ws, f"retrain-{name}", purpose=f"retrain {name}"):
+        result = _decide(ws, registry, name, champion, spec, dry_run=dry_run, force=force, who=who)
+    return result
+
+
+def _decide(
+    ws: Workspace,
+    registry: Any,
+    name: str,
+    champion: Any,
+    spec: TableSpec,
+    *,
+    dry_run: bool,
+    force: bool,
+    who: str,
+) -> dict[str, Any]:
+    from engine.scoring import load_model
+
+    policy = ws.settings.retrain
+    frame = _session_table(ws, spec)
+    time_column = spec.time_column or "session_start"
+    windows = _windows(frame, time_column, policy.train_days, policy.holdout_days)
+    in_train = (pl.col(time_column) >= windows["train_start"]) & (
+        pl.col(time_column) < windows["holdout_start"]
+    )
+    train_frame = frame.filter(in_train & pl.col(spec.target).is_not_null())
+    holdout = frame.filter(
+        (pl.col(time_column) >= windows["holdout_start"]) & pl.col(spec.target).is_not_null()
+    )
+    labels = holdout[spec.target].to_numpy().astype(int)
+
+    champion_model = load_model(ws, name, champion.version)
+    champion_metrics = (
+        _evaluate(champion_model.predict(holdout), labels, champion.metadata.get("threshold"))
+        if holdout.height and len(set(labels.tolist())) > 1
+        else {}
+    )
+    problems, trainable = _quality_problems(train_frame, holdout, spec, champion.profile)
+    result: dict[str, Any] = {
+        "name": name,
+        "dry_run": dry_run,
+        "forced": False,
+        "promoted": False,
+        "metric": policy.metric,
+        "margin": policy.margin,
+        "windows": {
+            "train": _window_info(train_frame, time_column),
+            "holdout": _window_info(holdout, time_column),
+        },
+        "champion": {"version": champion.version, "metrics": champion_metrics},
+        "challenger": None,
+        "quality_problems": problems,
+        "reasons": [],
+    }
+    reasons: list[str] = result["reasons"]
+    trained_until = parse_iso(str((champion.metadata.get("training_window") or {}).get("end") or "") or None)
+    if trained_until is not None and trained_until >= windows["holdout_start"]:
+        # The champion saw some holdout rows in training, so the comparison leans its way: a conservative test.
+        reasons.append("note: the champion was trained on part of the holdout, which favours it")
+    if not trainable:
+        reasons.append("no challenger: " + "; ".join(problems))
+        result["decision"] = "keep"
+        return _record(ws, registry, result, None, who=who)
+
+    challenger = _train_challenger(ws, train_frame, spec)
+    challenger_scores = challenger["predictor"].predict(holdout)
+    challenger_metrics = _evaluate(challenger_scores, labels, challenger["threshold"])
+    metric = policy.metric
+    champion_value = _metric_value(champion_metrics, metric)
+    challenger_value = _metric_value(challenger_metrics, metric)
+    improvement = _improvement(challenger_value, champion_value, metric)
+    parity_ok = challenger["parity"] <= ws.settings.training.parity_tolerance
+    better = improvement is not None and improvement > 0 and improvement >= policy.margin
+    result["challenger"] = {
+        "version": None,
+        "model": challenger["chosen"],
+        "metrics": challenger_metrics,
+        "parity_max_abs_diff": challenger["parity"],
+        "parity_ok": parity_ok,
+    }
+    result["improvement"] = None if improvement in (None, float("inf")) else improvement
+    shown = f"{challenger_value:.4f}" if challenger_value is not None else "n/a"
+    versus = f"{champion_value:.4f}" if champion_value is not None else "n/a"
+    reasons.append(f"challenger {metric} {shown} vs champion v{champion.version} {versus} on the holdout")
+    if not better:
+        reasons.append(f"challenger is not better by the margin {policy.margin:g}")
+    if not parity_ok:
+        reasons.append(
+            f"challenger ONNX parity {challenger['parity']:.3g} exceeds parity_tolerance "
+            f"{ws.settings.training.parity_tolerance:g} (never promoted, even with --force)"
+        )
+    if problems:
+        reasons.append("challenger data fails quality checks: " + "; ".join(problems))
+    promote = parity_ok and (force or (better and not problems))
+    result["forced"] = bool(force and promote and (not better or problems))
+    if promote:
+        reasons.append("forced by --force" if result["forced"] else "challenger promoted")
+    result["decision"] = "promote" if promote else "keep"
+    return _record(ws, registry, result, challenger if promote else None, who=who)
+
+
+def _train_challenger(ws: Workspace, train_frame: pl.DataFrame, spec: TableSpec) -> dict[str, Any]:
+    """Fit the configured candidates on the training window, export the winner to ONNX, check parity, profile it."""
+    from engine.monitoring.profile import build_reference_profile
+    from models.onnx_export import (
+        OnnxPredictor,
+        input_metadata,
+        output_metadata,
+        parity_max_abs_diff,
+        to_onnx_bytes,
+    )
+    from models.training import train
+
+    config = ws.settings.training
+    trained = train(train_frame, spec, config)
+    onnx_bytes = to_onnx_bytes(trained.pipeline, spec)
+    test_features, _ = trained.part("test")
+    parity = parity_max_abs_diff(trained.pipeline, onnx_bytes, test_features, spec)
+    inputs, output = input_metadata(spec), output_metadata(spec.task)
+    predictor = OnnxPredictor(onnx_bytes, inputs, output)
+    reference = np.concatenate([trained.split.validation, trained.split.test])
+    profile = build_reference_profile(
+        trained.table[reference],
+        spec,
+        scores=predictor.predict(trained.features[reference]),
+        labels=trained.labels[reference],
+        threshold=trained.threshold if trained.threshold is not None else 0.5,
+        seed=config.seed,
+    )
+    return {
+        "trained": trained,
+        "chosen": trained.chosen,
+        "threshold": trained.threshold,
+        "onnx": onnx_bytes,
+        "inputs": inputs,
+        "output": output,
+        "parity": parity,
+        "predictor": predictor,
+        "profile": profile,
+    }
+
+
+def _summary(result: dict[str, Any]) -> str:
+    verdict = "promoted" if result["decision"] == "promote" else "kept the champion"
+    return f"retrain {result['name']}: {verdict}; " + "; ".join(result["reasons"])
+
+
+def _record(
+    ws: Workspace, registry: Any, result: dict[str, Any], challenger: dict[str, Any] | None, *, who: str
+) -> dict[str, Any]:
+    """Write the decision (unless a dry run): register and promote, or record why the champion stays."""
+    name = result["name"]
+    if result["dry_run"]:
+        return result
+    why = _summary(result)
+    if challenger is not None:
+        version = registry.register(
+            name,
+            _with_properties(challenger),
+            _metadata(ws, name, challenger, result, who),
+            challenger["profile"],
+            promote=False,
+            who=who,
+            why=why,
+        )
+        result["challenger"]["version"] = version
+        registry.promote(name, version, who=who, why=why, forced=result["forced"])
+        result["promoted"] = True
+    else:
+        details = {
+            "metric": result["metric"],
+            "champion_metric": _metric_value(result["champion"]["metrics"], result["metric"]),
+            "challenger_metric": _metric_value(
+                (result["challenger"] or {}).get("metrics", {}), result["metric"]
+            ),
+        }
+        registry.record(name, "retrain-kept", who=who, why=why, **details)
+    _info_alert(ws, name, why)
+    kv_set(
+        open_store(ws),
+        last_retrain_key(name),
+        {"at": iso(utc_now()), "decision": result["decision"], "who": who},
+    )
+    log.info("%s", why)
+    return result
+
+
+def _with_properties(challenger: dict[str, Any]) -> bytes:
+    from models.onnx_export import with_metadata
+
+    return with_metadata(
+        challenger["onnx"],
+        {
+            "shopctl.inputs": challenger["inputs"],
+            "shopctl.output": challenger["output"],
+            "shopctl.threshold": challenger["threshold"],
+        },
+    )
+
+
+def _metadata(ws: Workspace, name: str, challenger: dict[str, Any], result: dict[str, Any], who: str) -> dict:
+    trained = challenger["trained"]
+    spec = trained.spec
+    return {
+        "name": name,
+        "task": spec.task,
+        "target": spec.target,
+        "spec": spec.to_dict(),
+        "inputs": challenger["inputs"],
+        "output": challenger["output"],
+        "missing_values": {"numeric": "NaN", "categorical": ""},
+        "threshold": challenger["threshold"],
+        "metrics": {**trained.metrics, "holdout": result["challenger"]["metrics"]},
+        "candidates": trained.candidates,
+        "chosen": trained.chosen,
+        "parity_max_abs_diff": challenger["parity"],
+        "parity_rows": int(len(trained.split.test)),
+        "split": {"method": trained.split.method, **trained.split.sizes()},
+        "source": {"task": "conversion", "table": "events", "retrain": True},
+        "training_window": {"column": spec.time_column, **result["windows"]["train"]},
+        "holdout_window": result["windows"]["holdout"],
+        "rows": {**trained.split.sizes(), "dropped_unlabelled": trained.dropped_rows},
+        "created_by": who,
+    }
+
+
+def _info_alert(ws: Workspace, name: str, message: str) -> None:
+    from engine.monitoring.alerts import raise_info_alert
+
+    raise_info_alert(ws, "retrain", message, scope=f"model:{name}", model=name)

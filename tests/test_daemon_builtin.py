@@ -1,0 +1,79 @@
+"""The built-in ingest task: settled inbox files are ingested and moved to processed/ or failed/."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import time
+from pathlib import Path
+
+import pytest
+from test_daemon_support import make_workspace
+
+from engine.scheduling import run_job_now
+
+
+def _settle(path: Path) -> None:
+    old = time.time() - 60
+    os.utime(path, (old, old))
+
+
+def test_ingest_job_moves_each_inbox_file_by_outcome(tmp_path: Path) -> None:
+    pytest.importorskip("engine.simulator")
+    from engine.events import scan_events
+    from engine.simulator import simulate, write_simulation
+
+    ws = make_workspace(tmp_path / "ws", "[schedule.jobs.ingest]\nminutes = 5\n")
+    written = write_simulation(
+        simulate(2, seed=5, start="2026-03-01", sessions_per_day=40), tmp_path / "events.csv"
+    )
+    inbox = ws.inbox_dir
+    good = inbox / "events.csv"
+    shutil.copy(written["events"], good)
+    bad = inbox / "broken.csv"
+    bad.write_text("this is not,an event log\n1,2\n")
+    partial = inbox / "arriving.csv.part"
+    partial.write_text("still copying")
+    fresh = inbox / "fresh.csv"
+    shutil.copy(written["events"], fresh)  # just written: waits for the next run
+    for path in (good, bad, partial):
+        _settle(path)
+
+    run = run_job_now(ws, "ingest")
+
+    assert run["status"] == "failed" and "broken.csv" in run["error"]
+    files = {item["file"]: item for item in run["produced"]["files"]}
+    assert set(files) == {"events.csv", "broken.csv"}
+    assert files["events.csv"]["status"] == "ok" and files["events.csv"]["rows_stored"] > 0
+    assert (inbox / "processed" / "events.csv").exists() and not good.exists()
+    assert (inbox / "failed" / "broken.csv").exists() and not bad.exists()
+    assert (inbox / "failed" / "broken.csv.error.txt").read_text().strip() == files["broken.csv"]["error"]
+    assert partial.exists() and fresh.exists()
+    assert scan_events(ws).collect().height == files["events.csv"]["rows_stored"]
+
+    # The next run takes the settled file; a second copy of the same name never overwrites the first.
+    _settle(fresh)
+    shutil.move(fresh, inbox / "events.csv")
+    again = run_job_now(ws, "ingest")
+    assert again["status"] == "ok" and again["produced"]["files"][0]["rows_duplicate"] > 0
+    assert len(list((inbox / "processed").glob("events*.csv"))) == 2
+
+
+def test_ingest_job_leaves_files_in_the_inbox_while_another_ingest_holds_the_lock(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    pytest.importorskip("engine.ingest")
+    import engine.ingest
+    from engine.errors import WorkspaceBusy
+
+    def busy(ws, paths, options=None, **kwargs):
+        raise WorkspaceBusy("workspace busy: lock 'ingest' is held by pid 4242 (shopctl ingest big.csv)")
+
+    monkeypatch.setattr(engine.ingest, "ingest_files", busy)
+    ws = make_workspace(tmp_path / "ws", "[schedule.jobs.ingest]\nminutes = 5\n")
+    waiting = ws.inbox_dir / "events.csv"
+    waiting.write_text("event_time,event_type\n")
+    _settle(waiting)
+    run = run_job_now(ws, "ingest")
+    assert run["status"] == "failed" and "left in the inbox" in run["error"] and "pid 4242" in run["error"]
+    assert waiting.exists() and not (ws.inbox_dir / "failed").exists()
