@@ -1,9 +1,114 @@
-"""CLI commands for 'train' (being built; see DEVELOPERS.md for the owner and contract)."""
+"""`shopctl train`: train the candidates for a task or a table, export the best to ONNX and register it."""
 
 from __future__ import annotations
 
+from pathlib import Path
+from typing import Annotated, Any
+
 import typer
+
+from console.cli.common import JsonOption, WorkspaceOption, emit, guarded, info, out, progress, workspace_from
+from engine.train_run import parse_candidates, train_and_register
+
+
+@guarded
+def train_command(
+    task: Annotated[
+        str,
+        typer.Argument(
+            metavar="TASK|NAME",
+            help="Task (conversion, repurchase, churn, spend), or the model name when --table is given.",
+            show_default=False,
+        ),
+    ],
+    table: Annotated[
+        Path | None,
+        typer.Option("--table", help="Pre-built table (CSV or Parquet) to train on instead of a task."),
+    ] = None,
+    target: Annotated[
+        str | None,
+        typer.Option("--target", help="Label column of --table (true/false, yes/no, 1/0, or a number)."),
+    ] = None,
+    candidates: Annotated[
+        str | None,
+        typer.Option(
+            "--candidates", help="Comma-separated subset of logistic,hgb,mlp,stack (default: config)."
+        ),
+    ] = None,
+    cutoff: Annotated[
+        str | None,
+        typer.Option("--cutoff", help="User-table cutoff date YYYY-MM-DD (repurchase, churn, spend)."),
+    ] = None,
+    horizon: Annotated[
+        int | None,
+        typer.Option("--horizon", min=1, help="Label horizon in days after --cutoff (default: config)."),
+    ] = None,
+    name: Annotated[
+        str | None, typer.Option("--name", help="Register under this name (default: the task name).")
+    ] = None,
+    no_promote: Annotated[
+        bool, typer.Option("--no-promote", help="Register the version without making it the champion.")
+    ] = False,
+    workspace: WorkspaceOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Train logistic, HGB, MLP and stacked candidates, pick the best on validation, register its ONNX file.
+
+    Example: shopctl train shoppers --table online_shoppers_intention.csv --target Revenue
+    """
+    ws = workspace_from(workspace)
+    model_name = name or task
+    what = f"table {table} (target {target})" if table is not None else f"task {task}"
+    info(f"training {model_name} on {what} ...")
+    steps = len(parse_candidates(candidates, ws.settings.training.candidates)) + 3
+    with progress(f"training {model_name}", total=steps) as advance:
+        state = {"done": 0}
+
+        def report(_message: str, done: int, _total: int) -> None:
+            advance(max(0, done - state["done"]))
+            state["done"] = done
+
+        payload = train_and_register(
+            ws,
+            model_name,
+            task=None if table is not None else task,
+            table=table,
+            target=target,
+            candidates=candidates,
+            cutoff=cutoff,
+            horizon_days=horizon,
+            promote=not no_promote,
+            who="cli",
+            progress=report,
+        )
+    emit(payload, as_json, lambda: _print_summary(payload))
+
+
+def _format(value: Any) -> str:
+    return f"{value:.4f}" if isinstance(value, float) else "-"
+
+
+def _print_summary(payload: dict[str, Any]) -> None:
+    binary = payload["task"] == "binary"
+    columns = (
+        ("roc_auc", "pr_auc", "f1", "log_loss", "brier") if binary else ("mae", "rmse", "r2", "spearman")
+    )
+    out.print(
+        f"registered {payload['name']} v{payload['version']} ({payload['model']}"
+        f"{', champion' if payload['promoted'] else ''}); ONNX parity max |diff| "
+        f"{payload['parity_max_abs_diff']:.2e}"
+    )
+    if binary:
+        out.print(f"decision threshold (F1-optimal on validation): {payload['threshold']:.4f}")
+    out.print(f"{'candidate':<10} {'part':<10} " + " ".join(f"{column:>9}" for column in columns))
+    for candidate, scores in payload["candidates"].items():
+        marker = "*" if candidate == payload["model"] else " "
+        for part in ("validation", "test"):
+            row = " ".join(f"{_format(scores[part].get(column)):>9}" for column in columns)
+            out.print(f"{marker}{candidate:<9} {part:<10} {row}")
+    info(f"next: shopctl models show {payload['name']}   or   shopctl score {payload['name']} FILE")
 
 
 def register(app: typer.Typer) -> None:
-    """Add this module's commands to the root app."""
+    """Add `train` to the root app."""
+    app.command("train", rich_help_panel="Models")(train_command)

@@ -1,0 +1,330 @@
+"""Train, convert, check parity and register one model: the engine call behind `shopctl train`.
+
+Nothing is written until the very last step (Registry.register, which stages and renames), so an interrupted
+or failed run leaves the registry as it was.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Callable
+from dataclasses import replace
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import polars as pl
+
+from engine.config import TrainingConfig
+from engine.errors import InputError, IntegrityError
+from engine.spec import TableSpec
+from engine.workspace import Workspace
+
+TASKS = ("conversion", "repurchase", "churn", "spend")
+TASK_TARGETS = {
+    "conversion": "converted",
+    "repurchase": "repurchased",
+    "churn": "churned",
+    "spend": "future_spend",
+}
+
+Progress = Callable[[str, int, int], None]
+
+
+def parse_candidates(candidates: str | list[str] | None, default: list[str]) -> list[str]:
+    """The candidate list from "logistic,hgb" or a list; unknown names are an InputError naming the choices."""
+    from models.candidates import CANDIDATES
+
+    if candidates is None or candidates == "" or candidates == []:
+        return list(default)
+    names = (
+        [part.strip() for part in candidates.split(",")] if isinstance(candidates, str) else list(candidates)
+    )
+    names = [name for name in names if name]
+    unknown = [name for name in names if name not in CANDIDATES]
+    if unknown or not names:
+        raise InputError(
+            f"unknown candidate(s) {', '.join(unknown) or '(none given)'}; choose from {', '.join(CANDIDATES)} "
+            "(e.g. --candidates logistic,hgb)"
+        )
+    return list(dict.fromkeys(names))
+
+
+def _parse_cutoff(cutoff: str | date | datetime | None) -> datetime | None:
+    if cutoff is None or cutoff == "":
+        return None
+    if isinstance(cutoff, datetime):
+        return cutoff if cutoff.tzinfo else cutoff.replace(tzinfo=UTC)
+    if isinstance(cutoff, date):
+        return datetime(cutoff.year, cutoff.month, cutoff.day, tzinfo=UTC)
+    try:
+        parsed = datetime.fromisoformat(str(cutoff))
+    except ValueError:
+        raise InputError(
+            f"--cutoff {cutoff!r} is not a date; use YYYY-MM-DD (e.g. --cutoff 2024-03-01)"
+        ) from None
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+
+
+def _event_span(ws: Workspace) -> tuple[pl.LazyFrame, datetime, datetime]:
+    from engine.events import scan_events
+
+    events = scan_events(ws)
+    span = events.select(
+        pl.len().alias("rows"),
+        pl.col("event_time").min().alias("first"),
+        pl.col("event_time").max().alias("last"),
+    ).collect()
+    if span["rows"].item() == 0:
+        raise InputError(
+            f"{ws.events_dir}: no events yet; run `shopctl ingest FILE` (or `shopctl demo`) first"
+        )
+    return events, span["first"].item(), span["last"].item()
+
+
+def _current_table(path: Path, last_event: datetime) -> dict[str, Any] | None:
+    """The .meta.json of a feature table built from all events up to last_event, else None (stale or absent)."""
+    meta_file = path.with_name(path.name + ".meta.json")
+    if not path.exists() or not meta_file.exists():
+        return None
+    import json
+
+    try:
+        meta = json.loads(meta_file.read_text())
+        built_until = datetime.fromisoformat(meta["last_event"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+    return meta if built_until >= last_event else None
+
+
+def _task_table(
+    ws: Workspace, task: str, cutoff: datetime | None, horizon_days: int | None
+) -> tuple[pl.DataFrame, TableSpec, dict[str, Any]]:
+    """The feature table and spec for a named task: data/features/ when it is current, else built from events."""
+    from engine import features
+    from engine.features.build import plan_cutoff
+
+    dimensions = list(ws.settings.schema.dimensions.keys())
+    events, first_event, last_event = _event_span(ws)
+    if task == "conversion":
+        path = ws.features_dir / "sessions.parquet"
+        meta = _current_table(path, last_event)
+        frame = pl.read_parquet(path) if meta else features.session_features(events, dimensions).collect()
+        spec = features.session_spec(dimensions)
+        source: dict[str, Any] = {"task": task, "table": str(path) if meta else "events"}
+    else:
+        path = ws.features_dir / "users.parquet"
+        meta = _current_table(path, last_event) if cutoff is None and horizon_days is None else None
+        if meta:
+            frame = pl.read_parquet(path)
+            cutoff_text, horizon = meta.get("cutoff"), int(meta.get("horizon_days") or 0)
+        else:
+            horizon = int(horizon_days or ws.settings.features.horizon_days)
+            if cutoff is None:
+                end = datetime(last_event.year, last_event.month, last_event.day, tzinfo=UTC) + timedelta(
+                    days=1
+                )
+                cutoff, horizon, _ = plan_cutoff(first_event, end, horizon)
+            frame = features.user_features(events, cutoff, horizon, dimensions).collect()
+            cutoff_text = cutoff.isoformat()
+        spec = features.user_spec(dimensions, task)
+        source = {
+            "task": task,
+            "table": str(path) if meta else "events",
+            "cutoff": cutoff_text,
+            "horizon_days": horizon,
+        }
+        if task == "churn":
+            frame = frame.with_columns(
+                (1 - pl.col("repurchased").cast(pl.Int8)).cast(pl.Int8).alias("churned")
+            )
+    spec = replace(spec, target=TASK_TARGETS[task], task="regression" if task == "spend" else "binary")
+    if frame.height == 0:
+        raise InputError(
+            f"the {task} table is empty: no {'sessions' if task == 'conversion' else 'customers with a purchase'} "
+            "before the cutoff; ingest more events or move --cutoff later"
+        )
+    return frame, spec, source
+
+
+def _finite(payload: Any) -> Any:
+    """payload with NaN/inf floats replaced by None, so metadata.json stays standard JSON."""
+    if isinstance(payload, float):
+        return payload if np.isfinite(payload) else None
+    if isinstance(payload, dict):
+        return {key: _finite(value) for key, value in payload.items()}
+    if isinstance(payload, list | tuple):
+        return [_finite(value) for value in payload]
+    return payload
+
+
+def _fingerprint(frame: pl.DataFrame) -> str:
+    row_hashes = frame.hash_rows(seed=0).to_numpy()
+    return hashlib.sha256(np.sort(row_hashes).tobytes()).hexdigest()[:32]
+
+
+def _training_window(table: pl.DataFrame, spec: TableSpec, positions: np.ndarray) -> dict[str, Any] | None:
+    if not spec.time_column or spec.time_column not in table.columns or len(positions) == 0:
+        return None
+    times = table[spec.time_column][positions]
+    return {"column": spec.time_column, "start": times.min(), "end": times.max()}
+
+
+def train_and_register(
+    ws: Workspace,
+    name: str,
+    *,
+    task: str | None = None,
+    table: Path | str | None = None,
+    target: str | None = None,
+    candidates: str | list[str] | None = None,
+    cutoff: str | date | datetime | None = None,
+    horizon_days: int | None = None,
+    promote: bool = True,
+    who: str = "cli",
+    progress: Progress | None = None,
+) -> dict[str, Any]:
+    """Train the candidates, export the best to ONNX, check parity, profile it and register it; returns the summary."""
+    from engine.monitoring.profile import build_reference_profile
+    from engine.registry import Registry, check_name
+    from models.onnx_export import (
+        OnnxPredictor,
+        input_metadata,
+        output_metadata,
+        parity_max_abs_diff,
+        to_onnx_bytes,
+        with_metadata,
+    )
+    from models.quantize import try_quantize
+    from models.tables import load_table
+    from models.training import train
+
+    check_name(name)
+    settings: TrainingConfig = ws.settings.training
+    config = settings.model_copy(update={"candidates": parse_candidates(candidates, settings.candidates)})
+    if table is not None:
+        if not target:
+            raise InputError(f"--table {table} needs --target COLUMN (the label to learn)")
+        frame, spec = load_table(table, target, config)
+        source: dict[str, Any] = {"task": None, "table": str(table), "target": target}
+    elif task is not None:
+        if task not in TASKS:
+            raise InputError(
+                f"unknown task {task!r}; expected one of {', '.join(TASKS)}, "
+                "or train a table with --table FILE --target COLUMN"
+            )
+        frame, spec, source = _task_table(ws, task, _parse_cutoff(cutoff), horizon_days)
+    else:
+        raise InputError(
+            "nothing to train: name a task (conversion, repurchase, churn, spend) or pass --table FILE"
+        )
+
+    steps = len(config.candidates) + 3
+
+    def training_progress(message: str, done: int, _total: int) -> None:
+        if progress:
+            progress(message, done, steps)
+
+    result = train(frame, spec, config, progress=training_progress)
+    spec = result.spec  # without numeric columns that were empty in the train rows
+    if progress:
+        progress(f"exporting {result.chosen} to ONNX", steps - 3, steps)
+    inputs, output = input_metadata(spec), output_metadata(spec.task)
+    onnx_bytes = to_onnx_bytes(result.pipeline, spec)
+    test_features, test_labels = result.part("test")
+    parity = parity_max_abs_diff(result.pipeline, onnx_bytes, test_features, spec)
+    if parity > config.parity_tolerance:
+        raise IntegrityError(
+            f"model {name!r} ({result.chosen}): ONNX differs from scikit-learn by {parity:.3g} on the test rows, "
+            f"above [training] parity_tolerance {config.parity_tolerance:g}; not registered"
+        )
+    quantization: dict[str, Any] | None = None
+    if config.quantize_mlp and result.chosen == "mlp":
+        validation_features, validation_labels = result.part("validation")
+        metric = config.selection_metric if spec.task == "binary" else config.regression_selection_metric
+        quantized, quantization = try_quantize(
+            onnx_bytes,
+            inputs,
+            output,
+            validation_features,
+            validation_labels,
+            task=spec.task,
+            metric=metric,
+            threshold=result.threshold or 0.5,
+            tolerance=config.quantize_tolerance,
+            baseline=result.baseline,
+        )
+        if quantized is not None:
+            onnx_bytes = quantized
+
+    if progress:
+        progress("profiling reference data", steps - 2, steps)
+    reference_positions = np.concatenate([result.split.validation, result.split.test])
+    labelled = result.table
+    reference_frame = labelled[reference_positions]
+    reference_scores = OnnxPredictor(onnx_bytes, inputs, output).predict(result.features[reference_positions])
+    binary = spec.task == "binary"
+    profile = build_reference_profile(
+        reference_frame,
+        spec,
+        scores=reference_scores,
+        labels=result.labels[reference_positions] if binary else None,
+        threshold=result.threshold if result.threshold is not None else 0.5,
+        seed=config.seed,
+    )
+    metadata = {
+        "name": name,
+        "task": spec.task,
+        "target": spec.target,
+        "spec": spec.to_dict(),
+        "inputs": inputs,
+        "output": output,
+        "missing_values": {"numeric": "NaN", "categorical": ""},
+        "threshold": result.threshold,
+        "metrics": result.metrics,
+        "candidates": result.candidates,
+        "chosen": result.chosen,
+        "parity_max_abs_diff": parity,
+        "parity_rows": len(test_labels),
+        "quantization": quantization,
+        "split": {"method": result.split.method, **result.split.sizes(), "fractions": list(config.split)},
+        "source": source,
+        "training_window": _training_window(labelled, spec, result.split.train),
+        "data_fingerprint": _fingerprint(labelled),
+        "rows": {**result.split.sizes(), "dropped_unlabelled": result.dropped_rows},
+        "empty_columns_dropped": list(result.empty_columns),
+        "created_by": who,
+    }
+    onnx_bytes = with_metadata(
+        onnx_bytes,
+        {"shopctl.inputs": inputs, "shopctl.output": output, "shopctl.threshold": result.threshold},
+    )
+    if progress:
+        progress("registering", steps - 1, steps)
+    why = f"trained {result.chosen} on {len(result.labels)} rows"
+    version = Registry(ws).register(
+        name, onnx_bytes, _finite(metadata), profile, promote=promote, who=who, why=why
+    )
+    if progress:
+        progress("registered", steps, steps)
+    return _finite(
+        {
+            "name": name,
+            "version": version,
+            "model": result.chosen,
+            "task": spec.task,
+            "target": spec.target,
+            "threshold": result.threshold,
+            "metrics": result.metrics,
+            "candidates": {
+                key: {"validation": value["validation"], "test": value["test"]}
+                for key, value in result.candidates.items()
+            },
+            "parity_max_abs_diff": parity,
+            "quantization": quantization,
+            "split": metadata["split"],
+            "promoted": promote,
+            "source": source,
+        }
+    )

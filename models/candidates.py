@@ -1,0 +1,147 @@
+"""Candidate scikit-learn pipelines per task: logistic/ridge, HistGradientBoosting, MLP, and a stack of all three.
+
+Every candidate is one Pipeline from raw columns to prediction, so the whole thing exports to one ONNX file:
+- numeric columns pass through untouched to the trees (HGB handles NaN natively and sees exact float32 values,
+  so its splits match ONNX bit for bit); linear and MLP models get median imputation and standard scaling;
+- categorical columns are one-hot encoded over their most frequent training values (at most MAX_CATEGORIES);
+  unknown or rare values encode as all zeros.
+No class reweighting: probabilities stay calibrated (monitoring estimates accuracy from them); imbalance is handled
+by stratified splits and an F1-optimal decision threshold chosen on validation.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+import polars as pl
+
+from engine.spec import TableSpec
+
+if TYPE_CHECKING:
+    from sklearn.compose import ColumnTransformer
+    from sklearn.pipeline import Pipeline
+
+# scikit-learn is imported inside the functions: importing it loads rich (see models/metrics.py).
+
+CANDIDATES = ("logistic", "hgb", "mlp", "stack")
+MAX_CATEGORIES = 50
+STACK_FOLDS = 3
+
+
+def category_lists(frame: pl.DataFrame, columns: tuple[str, ...]) -> list[list[str]]:
+    """Per categorical column, its most frequent values (up to MAX_CATEGORIES), sorted; the one-hot vocabulary."""
+    vocabularies: list[list[str]] = []
+    for column in columns:
+        counts = frame[column].value_counts(sort=True)
+        ordered = counts.sort(["count", column], descending=[True, False])
+        vocabularies.append(sorted(str(value) for value in ordered[column].head(MAX_CATEGORIES).to_list()))
+    return vocabularies
+
+
+def _scaled() -> Pipeline:
+    from sklearn.impute import SimpleImputer
+    from sklearn.pipeline import Pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    return Pipeline([("impute", SimpleImputer(strategy="median")), ("scale", StandardScaler())])
+
+
+def _encoder(spec: TableSpec, categories: list[list[str]], *, scale_numeric: bool) -> ColumnTransformer:
+    from sklearn.compose import ColumnTransformer
+    from sklearn.preprocessing import OneHotEncoder
+
+    parts: list[tuple[str, Any, list[str]]] = []
+    if spec.numeric:
+        parts.append(("numeric", _scaled() if scale_numeric else "passthrough", list(spec.numeric)))
+    if spec.categorical:
+        parts.append(
+            (
+                "categorical",
+                OneHotEncoder(
+                    categories=categories, handle_unknown="ignore", sparse_output=False, dtype=float
+                ),
+                list(spec.categorical),
+            )
+        )
+    return ColumnTransformer(parts, remainder="drop", verbose_feature_names_out=False)
+
+
+def _estimator(name: str, task: str, seed: int) -> Any:
+    from sklearn.ensemble import HistGradientBoostingClassifier, HistGradientBoostingRegressor
+    from sklearn.linear_model import LogisticRegression, Ridge
+    from sklearn.neural_network import MLPClassifier, MLPRegressor
+
+    binary = task == "binary"
+    if name == "logistic":
+        return LogisticRegression(C=1.0, max_iter=2000) if binary else Ridge(alpha=1.0)
+    if name == "hgb":
+        kind = HistGradientBoostingClassifier if binary else HistGradientBoostingRegressor
+        return kind(
+            learning_rate=0.05,
+            max_iter=300,
+            max_leaf_nodes=31,
+            min_samples_leaf=20,
+            l2_regularization=1.0,
+            early_stopping=True,
+            validation_fraction=0.15,
+            n_iter_no_change=20,
+            random_state=seed,
+        )
+    if name == "mlp":
+        kind = MLPClassifier if binary else MLPRegressor
+        return kind(
+            hidden_layer_sizes=(32, 16),
+            alpha=1e-3,
+            learning_rate_init=1e-3,
+            early_stopping=True,
+            n_iter_no_change=10,
+            max_iter=300,
+            random_state=seed,
+        )
+    raise ValueError(f"unknown candidate {name!r}")
+
+
+def make_candidate(name: str, spec: TableSpec, categories: list[list[str]], seed: int) -> Pipeline:
+    """An unfitted pipeline from raw feature columns to prediction for candidate name."""
+    from sklearn.ensemble import StackingClassifier, StackingRegressor
+    from sklearn.linear_model import LogisticRegression, Ridge
+    from sklearn.model_selection import KFold, StratifiedKFold
+    from sklearn.pipeline import Pipeline
+
+    task = spec.task
+    if name in ("logistic", "mlp"):
+        return Pipeline(
+            [
+                ("encode", _encoder(spec, categories, scale_numeric=True)),
+                ("model", _estimator(name, task, seed)),
+            ]
+        )
+    if name == "hgb":
+        return Pipeline(
+            [
+                ("encode", _encoder(spec, categories, scale_numeric=False)),
+                ("model", _estimator(name, task, seed)),
+            ]
+        )
+    if name == "stack":
+        # One shared encoder with raw numerics (HGB needs exact values); the linear and MLP members scale inside.
+        members = [
+            ("logistic", Pipeline([("scale", _scaled()), ("model", _estimator("logistic", task, seed))])),
+            ("hgb", _estimator("hgb", task, seed)),
+            ("mlp", Pipeline([("scale", _scaled()), ("model", _estimator("mlp", task, seed))])),
+        ]
+        if task == "binary":
+            stack: Any = StackingClassifier(
+                members,
+                final_estimator=LogisticRegression(max_iter=2000),
+                cv=StratifiedKFold(STACK_FOLDS, shuffle=True, random_state=seed),
+                stack_method="predict_proba",
+            )
+        else:
+            stack = StackingRegressor(
+                members,
+                final_estimator=Ridge(alpha=1.0),
+                cv=KFold(STACK_FOLDS, shuffle=True, random_state=seed),
+            )
+        return Pipeline([("encode", _encoder(spec, categories, scale_numeric=False)), ("model", stack)])
+    raise ValueError(f"unknown candidate {name!r}; expected one of {', '.join(CANDIDATES)}")

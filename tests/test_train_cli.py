@@ -1,0 +1,181 @@
+"""`shopctl train` and engine.train_run.train_and_register: the JSON payload, registration, and user errors."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import polars as pl
+import pytest
+from typer.testing import CliRunner
+
+from console.cli.main import app
+from engine.errors import InputError, IntegrityError
+from engine.registry import Registry
+from engine.train_run import _task_table, parse_candidates, train_and_register
+from engine.workspace import Workspace, init_workspace
+
+runner = CliRunner()
+
+
+def _table(path: Path, rows: int = 600) -> Path:
+    rng = np.random.default_rng(4)
+    pages = rng.poisson(6, rows)
+    value = rng.exponential(8, rows)
+    visitor = rng.choice(["New_Visitor", "Returning_Visitor"], rows)
+    chance = 1 / (1 + np.exp(-(-3 + 0.15 * value + 0.1 * pages)))
+    bought = np.where(rng.random(rows) < chance, "yes", "no")
+    pl.DataFrame({"pages": pages, "value": value, "VisitorType": visitor, "bought": bought}).write_csv(path)
+    return path
+
+
+@pytest.fixture()
+def workspace(tmp_path: Path) -> Workspace:
+    return init_workspace(tmp_path / "shop")[0]
+
+
+def _train(workspace: Workspace, *args: str) -> object:
+    return runner.invoke(app, ["train", *args, "-w", str(workspace.root)])
+
+
+def test_train_table_json_payload_and_registration(workspace: Workspace, tmp_path: Path) -> None:
+    table = _table(tmp_path / "sessions.csv")
+    result = _train(
+        workspace,
+        "shop",
+        "--table",
+        str(table),
+        "--target",
+        "bought",
+        "--candidates",
+        "logistic,hgb",
+        "--json",
+    )
+    assert result.exit_code == 0, result.output
+    payload = json.loads(result.stdout)
+    assert payload["name"] == "shop" and payload["version"] == 1
+    assert payload["model"] in {"logistic", "hgb"}
+    for part in ("validation", "test"):
+        assert {"roc_auc", "pr_auc", "f1", "accuracy", "log_loss", "brier"} <= set(payload["metrics"][part])
+    assert set(payload["candidates"]) == {"logistic", "hgb"}
+    assert 0 <= payload["parity_max_abs_diff"] < 1e-4
+    version = Registry(workspace).get("shop")
+    metadata = version.metadata
+    assert metadata["chosen"] == payload["model"] and metadata["threshold"] == payload["threshold"]
+    assert [item["name"] for item in metadata["inputs"]] == ["pages", "value", "VisitorType"]
+    assert metadata["output"] == {"name": "probabilities", "column": 1}
+    assert metadata["spec"]["target"] == "bought"
+    assert version.profile  # the reference profile was stored beside the model
+
+
+def test_human_output_lists_candidates(workspace: Workspace, tmp_path: Path) -> None:
+    table = _table(tmp_path / "sessions.csv")
+    result = _train(
+        workspace, "shop", "--table", str(table), "--target", "bought", "--candidates", "logistic"
+    )
+    assert result.exit_code == 0, result.output
+    assert "registered shop v1 (logistic, champion)" in result.stdout
+    assert "logistic" in result.stdout and "test" in result.stdout
+
+
+def _one_line_error(result: object, *fragments: str) -> None:
+    assert result.exit_code == 2, result.output
+    lines = result.stderr.strip().splitlines()
+    assert lines[-1].startswith("error: ") and "Traceback" not in result.output
+    for fragment in fragments:
+        assert fragment in lines[-1]
+
+
+def test_unknown_task_exits_2(workspace: Workspace) -> None:
+    _one_line_error(
+        _train(workspace, "conversoin"), "unknown task 'conversoin'", "--table FILE --target COLUMN"
+    )
+
+
+def test_missing_target_column_exits_2(workspace: Workspace, tmp_path: Path) -> None:
+    table = _table(tmp_path / "sessions.csv", rows=50)
+    _one_line_error(
+        _train(workspace, "shop", "--table", str(table), "--target", "Revenue"),
+        "no target column 'Revenue'",
+        "pages, value, VisitorType, bought",
+    )
+
+
+def test_empty_table_exits_2(workspace: Workspace, tmp_path: Path) -> None:
+    table = tmp_path / "empty.csv"
+    table.write_text("pages,value,bought\n")
+    _one_line_error(_train(workspace, "shop", "--table", str(table), "--target", "bought"), "no rows")
+
+
+def test_table_without_target_and_unknown_candidate_exit_2(workspace: Workspace, tmp_path: Path) -> None:
+    table = _table(tmp_path / "sessions.csv", rows=50)
+    _one_line_error(_train(workspace, "shop", "--table", str(table)), "needs --target COLUMN")
+    _one_line_error(
+        _train(workspace, "shop", "--table", str(table), "--target", "bought", "--candidates", "xgb"),
+        "unknown candidate(s) xgb",
+    )
+
+
+def test_parse_candidates() -> None:
+    assert parse_candidates(None, ["logistic", "hgb"]) == ["logistic", "hgb"]
+    assert parse_candidates("", ["mlp"]) == ["mlp"]
+    assert parse_candidates("hgb, stack,hgb", []) == ["hgb", "stack"]
+    with pytest.raises(InputError, match="none given"):
+        parse_candidates(",", [])
+
+
+def test_interrupted_training_registers_nothing(workspace: Workspace, tmp_path: Path) -> None:
+    table = _table(tmp_path / "sessions.csv", rows=300)
+
+    def interrupt(message: str, _done: int, _total: int) -> None:
+        if message.startswith("exporting"):
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        train_and_register(
+            workspace, "shop", table=table, target="bought", candidates="logistic", progress=interrupt
+        )
+    assert Registry(workspace).names() == []
+    assert not any(path.name.startswith(".staging") for path in workspace.registry_dir.rglob("*"))
+
+
+def test_parity_above_tolerance_refuses_to_register(workspace: Workspace, tmp_path: Path) -> None:
+    table = _table(tmp_path / "sessions.csv", rows=300)
+    config = workspace.config_path.read_text().replace("parity_tolerance = 1e-4", "parity_tolerance = 1e-15")
+    workspace.config_path.write_text(config)
+    workspace = Workspace(workspace.root)
+    with pytest.raises(IntegrityError, match="parity_tolerance"):
+        train_and_register(workspace, "shop", table=table, target="bought", candidates="hgb")
+    assert Registry(workspace).names() == []
+
+
+def test_tasks_train_from_events(workspace: Workspace) -> None:
+    from engine.events import commit_events
+    from engine.simulator import simulate
+
+    commit_events(workspace, simulate(40, seed=3, sessions_per_day=200).events, "test-ingest")
+    conversion = train_and_register(workspace, "conversion", task="conversion", candidates="logistic,hgb")
+    assert conversion["split"]["method"] == "time"
+    assert conversion["metrics"]["test"]["roc_auc"] > 0.7
+    assert Registry(workspace).get("conversion").metadata["spec"]["target"] == "converted"
+    churn = train_and_register(workspace, "churn", task="churn", candidates="logistic", horizon_days=10)
+    assert churn["target"] == "churned" and churn["source"]["horizon_days"] == 10
+    churn_table, churn_spec, _ = _task_table(workspace, "churn", None, 10)
+    repurchase_table, repurchase_spec, _ = _task_table(workspace, "repurchase", None, 10)
+    assert (churn_spec.target, repurchase_spec.target) == ("churned", "repurchased")
+    assert (churn_table["churned"] == 1 - repurchase_table["repurchased"]).all()
+
+
+def test_empty_user_table_is_an_input_error(workspace: Workspace) -> None:
+    from engine.events import commit_events
+    from engine.simulator import simulate
+
+    commit_events(workspace, simulate(3, seed=3, sessions_per_day=50).events, "test-ingest")
+    with pytest.raises(InputError, match="repurchase table is empty"):
+        train_and_register(workspace, "repurchase", task="repurchase", cutoff="2000-01-01")
+
+
+def test_task_without_events_is_an_input_error(workspace: Workspace) -> None:
+    with pytest.raises(InputError, match="no events yet"):
+        train_and_register(workspace, "conversion", task="conversion")
