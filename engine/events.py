@@ -1,0 +1,234 @@
+"""The canonical event store: date-partitioned Parquet files committed by one atomic manifest.
+
+Layout: `data/events/date=YYYY-MM-DD/part-<ingest_id>.parquet` plus `data/events/_manifest.json`, which lists
+every committed file. The manifest is replaced atomically as the single commit point, so a crash mid-ingest
+leaves unlisted files (orphans) that readers never see and the next commit removes.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+from collections.abc import Iterable
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import polars as pl
+
+from engine.atomic import atomic_write_json, atomic_write_with
+from engine.config import EVENT_TYPES  # noqa: F401 - re-exported: the canonical event types
+from engine.errors import StoreError
+from engine.locks import workspace_lock
+from engine.workspace import Workspace
+
+EVENT_SCHEMA: dict[str, pl.DataType] = {
+    "event_time": pl.Datetime("us", "UTC"),
+    "event_type": pl.String(),
+    "event_name": pl.String(),
+    "user_id": pl.String(),
+    "session_id": pl.String(),
+    "product_id": pl.String(),
+    "category": pl.String(),
+    "order_id": pl.String(),
+    "price": pl.Float64(),
+    "quantity": pl.Int64(),
+}
+
+MANIFEST_NAME = "_manifest.json"
+MANIFEST_VERSION = 1
+INGEST_LOCK = "ingest"
+
+
+def event_schema(dimensions: Iterable[str]) -> dict[str, pl.DataType]:
+    """The canonical columns followed by one String column per dimension, in order."""
+    schema = dict(EVENT_SCHEMA)
+    for name in dimensions:
+        if name not in schema:
+            schema[name] = pl.String()
+    return schema
+
+
+def conform(frame: pl.DataFrame | pl.LazyFrame, dimensions: Iterable[str]) -> pl.LazyFrame:
+    """Select the canonical columns and dimensions with their canonical types, adding absent ones as null."""
+    lazy = frame.lazy()
+    present = set(lazy.collect_schema().names())
+    columns = [
+        (pl.col(name).cast(dtype) if name in present else pl.lit(None, dtype=dtype)).alias(name)
+        for name, dtype in event_schema(dimensions).items()
+    ]
+    return lazy.select(columns)
+
+
+def manifest_path(ws: Workspace) -> Path:
+    """Where the event store's commit point lives."""
+    return ws.events_dir / MANIFEST_NAME
+
+
+def read_manifest(ws: Workspace) -> dict[str, Any]:
+    """The committed manifest ({"version", "files": [{"path", "date", "rows", "ingest_id"}], "updated"})."""
+    path = manifest_path(ws)
+    if not path.exists():
+        return {"version": MANIFEST_VERSION, "files": [], "updated": None}
+    try:
+        manifest = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as error:
+        raise StoreError(
+            f"{path}: event manifest unreadable ({error}); restore it from a backup or re-ingest into a new workspace"
+        ) from None
+    manifest.setdefault("files", [])
+    return manifest
+
+
+def committed_files(ws: Workspace, dates: Iterable[str] | None = None) -> list[Path]:
+    """Absolute paths of the manifest-listed part files, optionally only those of the given dates."""
+    wanted = set(dates) if dates is not None else None
+    return [
+        ws.events_dir / entry["path"]
+        for entry in read_manifest(ws)["files"]
+        if wanted is None or entry["date"] in wanted
+    ]
+
+
+def scan_files(files: list[Path], dimensions: list[str]) -> pl.LazyFrame:
+    """Scan the given part files in the canonical schema plus dimensions (use scan_events for the store)."""
+    if not files:
+        return pl.LazyFrame(schema=event_schema(dimensions))
+    # One scan over all parts: columns a part lacks (a dimension added later) come back as null.
+    return pl.scan_parquet(
+        files, schema=event_schema(dimensions), missing_columns="insert", extra_columns="ignore"
+    )
+
+
+def scan_events(ws: Workspace) -> pl.LazyFrame:
+    """Every committed event in the canonical schema plus the configured dimensions (absent ones are null)."""
+    dimensions = list(ws.settings.schema.dimensions)
+    files = committed_files(ws)
+    missing = [path for path in files if not path.exists()]
+    if missing:
+        raise StoreError(
+            f"{missing[0]}: listed in {manifest_path(ws)} but missing ({len(missing)} part file(s) in all); "
+            "restore the data/events folder from a backup"
+        )
+    return scan_files(files, dimensions)
+
+
+def new_ingest_id() -> str:
+    """A sortable, unique id for one ingest: UTC time plus random suffix."""
+    return datetime.now(UTC).strftime("%Y%m%dT%H%M%S") + "-" + os.urandom(3).hex()
+
+
+def clean_orphans(ws: Workspace) -> list[Path]:
+    """Delete part files and temp files the manifest does not list (left by a crash); caller holds the lock."""
+    if not ws.events_dir.exists():
+        return []
+    listed = {str(path) for path in committed_files(ws)}
+    removed: list[Path] = []
+    for folder in ws.events_dir.glob("date=*"):
+        if not folder.is_dir():
+            continue
+        for path in folder.iterdir():
+            if path.is_file() and str(path) not in listed:
+                with contextlib.suppress(OSError):
+                    path.unlink()
+                    removed.append(path)
+        with contextlib.suppress(OSError):
+            folder.rmdir()  # only succeeds when empty
+    for path in ws.events_dir.glob(f".{MANIFEST_NAME}.*.tmp"):
+        with contextlib.suppress(OSError):
+            path.unlink()
+            removed.append(path)
+    return removed
+
+
+def _row_hashes(frame: pl.DataFrame) -> pl.Series:
+    return frame.select(pl.struct(pl.all()).hash(seed=0)).to_series()
+
+
+def drop_exact_duplicates(frame: pl.DataFrame) -> pl.DataFrame:
+    """frame without repeated identical rows; only rows whose 64-bit hash repeats are compared exactly,
+    which avoids building a hash table of every full row."""
+    hashes = _row_hashes(frame)
+    candidates = hashes.is_duplicated()
+    if not candidates.any():
+        return frame
+    return pl.concat([frame.filter(~candidates), frame.filter(candidates).unique(maintain_order=True)])
+
+
+def anti_join_exact(new: pl.DataFrame, stored: pl.DataFrame) -> pl.DataFrame:
+    """Rows of new that are not identical to a stored row (nulls compare equal); exact, hash-prefiltered."""
+    new_hashes = _row_hashes(new)
+    stored = stored.select(new.columns)
+    stored_hashes = _row_hashes(stored)
+    maybe = new_hashes.is_in(stored_hashes.implode())
+    if not maybe.any():
+        return new
+    matches = stored.filter(stored_hashes.is_in(new_hashes.implode()))
+    survivors = new.filter(maybe).join(
+        matches, on=new.columns, how="anti", nulls_equal=True, maintain_order="left"
+    )
+    return pl.concat([new.filter(~maybe), survivors])
+
+
+def _write_partition(path: Path, part: pl.DataFrame) -> None:
+    atomic_write_with(path, lambda tmp: part.write_parquet(tmp, compression="zstd", statistics=True))
+
+
+def commit_events(ws: Workspace, frame: pl.DataFrame, ingest_id: str) -> dict[str, Any]:
+    """Dedupe frame against itself and the store, write one part per event date, then commit the manifest.
+
+    Takes the workspace's ingest lock (WorkspaceBusy when another ingest holds it). Returns
+    rows_in, rows_stored, rows_duplicate, partitions (dates written) and orphans_removed.
+    """
+    with workspace_lock(ws, INGEST_LOCK, purpose=f"ingest {ingest_id}"):
+        return commit_events_locked(ws, frame, ingest_id)
+
+
+def commit_events_locked(ws: Workspace, frame: pl.DataFrame, ingest_id: str) -> dict[str, Any]:
+    """commit_events for a caller that already holds the ingest lock (ingest records its log line under it)."""
+    dimensions = [name for name in frame.columns if name not in EVENT_SCHEMA]
+    rows_in = frame.height
+    if frame["event_time"].null_count():
+        raise ValueError("commit_events: event_time must not be null (ingest quarantines such rows first)")
+    orphans = clean_orphans(ws)
+    manifest = read_manifest(ws)
+    files_by_date: dict[str, list[Path]] = {}
+    for entry in manifest["files"]:
+        files_by_date.setdefault(entry["date"], []).append(ws.events_dir / entry["path"])
+    # Sorted by time, each date is one contiguous, zero-copy slice (partition_by would copy the whole frame).
+    unique = drop_exact_duplicates(conform(frame, dimensions).collect()).sort("event_time")
+    days = unique.select(pl.col("event_time").dt.strftime("%Y-%m-%d").rle()).unnest("event_time")
+    stored_rows = 0
+    new_entries: list[dict[str, Any]] = []
+    written: list[str] = []
+    offset = 0
+    for length, day in days.iter_rows():
+        part = unique.slice(offset, length)
+        offset += length
+        existing = files_by_date.get(day, [])
+        if existing:
+            # Exact-duplicate check against only the partition this date touches.
+            stored = scan_files(existing, dimensions).collect()
+            part = anti_join_exact(part, stored)
+        if part.height == 0:
+            continue
+        relative = f"date={day}/part-{ingest_id}.parquet"
+        _write_partition(ws.events_dir / relative, part)
+        new_entries.append({"path": relative, "date": day, "rows": part.height, "ingest_id": ingest_id})
+        written.append(day)
+        stored_rows += part.height
+    if new_entries:
+        manifest = {
+            "version": MANIFEST_VERSION,
+            "files": [*manifest["files"], *new_entries],
+            "updated": datetime.now(UTC).isoformat(timespec="seconds"),
+        }
+        atomic_write_json(manifest_path(ws), manifest)
+    return {
+        "rows_in": rows_in,
+        "rows_stored": stored_rows,
+        "rows_duplicate": rows_in - stored_rows,
+        "partitions": written,
+        "orphans_removed": len(orphans),
+    }
