@@ -160,7 +160,11 @@ def drift_rows(
 
 def _histograms(histogram: dict[str, Any]) -> dict[str, Any]:
     """The reference and current histograms as the store convention has them (shares plus edges or labels)."""
-    bins = {"edges": histogram["edges"]} if "edges" in histogram else {"labels": histogram.get("categories")}
+    if "edges" in histogram:
+        # Numeric histograms have one more share than edges; the profile names each bin ("≤ a", "a–b", "> z").
+        bins = {"edges": histogram["edges"], "labels": histogram.get("labels")}
+    else:
+        bins = {"labels": histogram.get("categories")}
     return {side: {"shares": histogram.get(side), **bins} for side in ("reference", "current")}
 
 
@@ -187,7 +191,23 @@ def performance_rows(
     threshold = float(metadata.get("threshold") or profile.get("threshold") or 0.5)
     reference = _reference_performance(metadata, profile)
     rows = []
-    for name, band in estimate_performance(scores, profile, threshold).items():
+    try:
+        estimated = estimate_performance(scores, profile, threshold)
+    except InputError as error:  # no finite scores, or a profile built without labels (no calibration table)
+        estimated = {}
+        rows.append(
+            _metric_row(
+                "performance",
+                "roc_auc",
+                scope,
+                None,
+                model,
+                kind="estimated",
+                status="skipped",
+                detail={"reason": str(error)},
+            )
+        )
+    for name, band in estimated.items():
         rows.append(
             _metric_row(
                 "performance",

@@ -1,0 +1,349 @@
+"""Per-feature, score and multivariate drift of a current window against a model's reference profile.
+
+The default method depends on the column type and the smaller sample size (Evidently's rule, with a two-sample
+chi-square): tests (KS, chi-square) up to 1,000 rows, distances (normalised Wasserstein, Jensen-Shannon) above,
+where any test would flag differences too small to matter. p-values are adjusted across features with
+Benjamini-Hochberg before they are compared with the threshold. See docs/drift.md.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+from typing import Any
+
+import numpy as np
+import polars as pl
+
+from engine.config import MonitorConfig
+from engine.errors import ConfigError, InputError
+from engine.monitoring import stats
+from engine.monitoring.domain import domain_classifier
+from engine.monitoring.profile import sorted_finite_columns
+
+DEFAULT_THRESHOLDS = {"psi": 0.1, "ks": 0.05, "chisquare": 0.05, "wasserstein": 0.1, "jensenshannon": 0.1}
+P_VALUE_METHODS = frozenset({"ks", "chisquare"})
+METHODS_FOR_KIND = {
+    "numeric": frozenset({"psi", "ks", "wasserstein", "jensenshannon"}),
+    "categorical": frozenset({"psi", "chisquare", "jensenshannon"}),
+}
+SMALL_SAMPLE = 1000
+HISTOGRAM_CATEGORIES = 20
+OTHER_LABEL = "other"
+# Severity is capped so a p-value of 0 still gives finite JSON.
+_SMALLEST_P = 1e-300
+
+
+@dataclass
+class FeatureDrift:
+    """The drift verdict for one feature (or the score), with histograms on the reference's bins."""
+
+    name: str
+    kind: str
+    method: str | None
+    statistic: float | None
+    p_value: float | None
+    p_adjusted: float | None
+    threshold: float | None
+    drifted: bool
+    severity: float
+    reference_rows: int
+    current_rows: int
+    reference_null_rate: float
+    current_null_rate: float
+    histogram: dict[str, Any]
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass
+class DriftReport:
+    """Drift of every feature (sorted by severity), the drifted share, score drift and the domain classifier."""
+
+    features: list[FeatureDrift]
+    share: float
+    drifted: bool
+    share_threshold: float
+    rows: int
+    score_drift: FeatureDrift | None
+    multivariate: dict[str, Any] | None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "features": [feature.to_dict() for feature in self.features],
+            "share": self.share,
+            "drifted": self.drifted,
+            "share_threshold": self.share_threshold,
+            "rows": self.rows,
+            "drifted_features": [feature.name for feature in self.features if feature.drifted],
+            "score_drift": self.score_drift.to_dict() if self.score_drift else None,
+            "multivariate": self.multivariate,
+        }
+
+
+def default_method(kind: str, reference_rows: int, current_rows: int) -> str:
+    """Tests for small samples (the smaller side ≤ 1,000 rows), distances for large ones."""
+    small = min(reference_rows, current_rows) <= SMALL_SAMPLE
+    if kind == "numeric":
+        return "ks" if small else "wasserstein"
+    return "chisquare" if small else "jensenshannon"
+
+
+def choose_method(
+    name: str, kind: str, reference_rows: int, current_rows: int, config: MonitorConfig
+) -> tuple[str, float]:
+    """The method and threshold for one feature: its override, else the configured method, else the default."""
+    override = config.drift_overrides.get(name)
+    method = override.method if override and override.method else None
+    if method and method not in METHODS_FOR_KIND[kind]:
+        raise ConfigError(
+            f"config.toml [monitor] drift_overrides.{name}.method: {method!r} does not apply to a {kind} feature; "
+            f"use one of {', '.join(sorted(METHODS_FOR_KIND[kind]))}"
+        )
+    if method is None and config.drift_method != "auto" and config.drift_method in METHODS_FOR_KIND[kind]:
+        method = config.drift_method
+    if method is None:
+        method = default_method(kind, reference_rows, current_rows)
+    threshold = (
+        override.threshold if override and override.threshold is not None else DEFAULT_THRESHOLDS[method]
+    )
+    if threshold <= 0 or (method in P_VALUE_METHODS and threshold >= 1):
+        raise ConfigError(
+            f"config.toml [monitor] drift_overrides.{name}.threshold: {threshold} is out of range for {method} "
+            "(a p-value level must lie in (0, 1), a distance threshold above 0)"
+        )
+    return method, threshold
+
+
+def _shares(counts: np.ndarray) -> list[float]:
+    total = counts.sum()
+    return (counts / total).tolist() if total else [0.0] * counts.size
+
+
+def _bin_labels(edges: np.ndarray, discrete: bool) -> list[str]:
+    """Readable names of the right-closed bins around the edges: "≤ a", "a–b", ..., "> z" (or the values)."""
+    names = [f"{edge:.4g}" for edge in edges.tolist()]
+    if not names:
+        return ["all"]
+    if discrete:
+        return [f"≤ {names[0]}", *names[1:], f"> {names[-1]}"]
+    inner = [f"{low}–{high}" for low, high in zip(names[:-1], names[1:], strict=True)]
+    return [f"≤ {names[0]}", *inner, f"> {names[-1]}"]
+
+
+def _numeric_statistic(
+    method: str,
+    feature: dict[str, Any],
+    levels: list[float],
+    sample: list[Any],
+    current_sorted: np.ndarray,
+    reference_counts: np.ndarray,
+    current_counts: np.ndarray,
+) -> tuple[float, float | None]:
+    if method == "psi":
+        return stats.psi(reference_counts, current_counts), None
+    if method == "jensenshannon":
+        return stats.jensenshannon(reference_counts, current_counts), None
+    if method == "wasserstein":
+        spread = feature["std"] if feature["std"] > 0 else 1.0
+        if feature.get("discrete"):
+            atoms = np.asarray(feature["bin_edges"], dtype=np.float64)
+            return stats.wasserstein_discrete(
+                atoms, reference_counts[: atoms.size], current_sorted
+            ) / spread, None
+        return stats.wasserstein_from_quantiles(feature["quantiles"], levels, current_sorted) / spread, None
+    reference_values = np.array([value for value in sample if value is not None], dtype=np.float64)
+    return stats.ks_test(reference_values, current_sorted)
+
+
+def _numeric_drift(
+    name: str,
+    feature: dict[str, Any],
+    profile: dict[str, Any],
+    sample: list[Any],
+    current_sorted: np.ndarray,
+    current_total: int,
+    config: MonitorConfig,
+) -> FeatureDrift:
+    edges = np.asarray(feature["bin_edges"], dtype=np.float64)
+    reference_counts = np.asarray(feature["bin_counts"], dtype=np.int64)
+    current_counts = stats.bin_counts_sorted(current_sorted, edges)
+    histogram = {
+        "edges": edges.tolist(),
+        "labels": _bin_labels(edges, bool(feature.get("discrete"))),
+        "reference": _shares(reference_counts),
+        "current": _shares(current_counts),
+    }
+    return _verdict(
+        name,
+        "numeric",
+        feature,
+        current_sorted.size,
+        current_total,
+        histogram,
+        config,
+        lambda method: _numeric_statistic(
+            method,
+            feature,
+            profile["quantile_levels"],
+            sample,
+            current_sorted,
+            reference_counts,
+            current_counts,
+        ),
+    )
+
+
+def _categorical_drift(
+    name: str, feature: dict[str, Any], current: pl.Series, config: MonitorConfig
+) -> FeatureDrift:
+    categories = feature["categories"]
+    values = current.cast(pl.String).drop_nulls().value_counts(name="n")
+    found = dict(
+        zip(values.get_column(values.columns[0]).to_list(), values.get_column("n").to_list(), strict=True)
+    )
+    current_counts = np.array(
+        [found.pop(category, 0) for category in categories] + [sum(found.values())], np.int64
+    )
+    reference_counts = np.asarray(feature["category_counts"] + [feature["other_count"]], dtype=np.int64)
+    shown = min(HISTOGRAM_CATEGORIES, len(categories))
+
+    def fold(counts: np.ndarray) -> np.ndarray:
+        return np.concatenate([counts[:shown], [counts[shown:].sum()]])
+
+    histogram = {
+        "categories": categories[:shown] + [OTHER_LABEL],
+        "reference": _shares(fold(reference_counts)),
+        "current": _shares(fold(current_counts)),
+    }
+
+    def compute(method: str) -> tuple[float, float | None]:
+        if method == "psi":
+            return stats.psi(reference_counts, current_counts), None
+        if method == "jensenshannon":
+            return stats.jensenshannon(reference_counts, current_counts), None
+        return stats.chi_square(reference_counts, current_counts)
+
+    return _verdict(
+        name, "categorical", feature, int(current_counts.sum()), current.len(), histogram, config, compute
+    )
+
+
+def _verdict(
+    name: str,
+    kind: str,
+    feature: dict[str, Any],
+    current_rows: int,
+    current_total: int,
+    histogram: dict[str, Any],
+    config: MonitorConfig,
+    compute: Callable[[str], tuple[float, float | None]],
+) -> FeatureDrift:
+    """Pick the method, compute the statistic and judge it (p-value methods are judged after BH adjustment)."""
+    current_null_rate = 1.0 - current_rows / current_total if current_total else 0.0
+    reference_rows = int(feature.get("count", 0))
+    common = dict(
+        name=name,
+        kind=kind,
+        reference_rows=reference_rows,
+        current_rows=int(current_rows),
+        reference_null_rate=float(feature["null_rate"]),
+        current_null_rate=current_null_rate,
+        histogram=histogram,
+    )
+    if reference_rows == 0 or current_rows == 0:
+        return FeatureDrift(
+            method=None,
+            statistic=None,
+            p_value=None,
+            p_adjusted=None,
+            threshold=None,
+            drifted=False,
+            severity=0.0,
+            **common,
+        )
+    method, threshold = choose_method(name, kind, reference_rows, current_rows, config)
+    statistic, p_value = compute(method)
+    drifted = p_value < threshold if p_value is not None else statistic >= threshold
+    return FeatureDrift(
+        method=method,
+        statistic=float(statistic),
+        p_value=p_value,
+        p_adjusted=p_value,
+        threshold=threshold,
+        drifted=bool(drifted),
+        severity=_severity(statistic, p_value, threshold),
+        **common,
+    )
+
+
+def _severity(statistic: float, p_value: float | None, threshold: float) -> float:
+    """How far past its threshold a result is, on one scale for every method: ≥ 1 means drifted."""
+    if p_value is None:
+        return float(statistic / threshold)
+    return float(np.log(max(p_value, _SMALLEST_P)) / np.log(threshold))
+
+
+def _adjust_p_values(results: list[FeatureDrift]) -> None:
+    tested = [result for result in results if result.p_value is not None]
+    adjusted = stats.benjamini_hochberg([result.p_value for result in tested])
+    for result, p_adjusted in zip(tested, adjusted.tolist(), strict=True):
+        result.p_adjusted = p_adjusted
+        result.drifted = p_adjusted < result.threshold
+        result.severity = _severity(result.statistic, p_adjusted, result.threshold)
+
+
+def drift_report(
+    profile: dict[str, Any],
+    current: pl.DataFrame,
+    monitor_config: MonitorConfig,
+    scores: np.ndarray | None = None,
+) -> DriftReport:
+    """Compare a current window (and its scores) with the reference profile, feature by feature and jointly."""
+    features = profile["features"]
+    missing = [name for name in features if name not in current.columns]
+    if missing:
+        raise InputError(
+            f"current data lacks feature column(s) {', '.join(missing)} that the model's profile has"
+        )
+    numeric_names = [name for name, feature in features.items() if feature["kind"] == "numeric"]
+    current_sorted = sorted_finite_columns(current, numeric_names)
+    sample = profile["sample"]["columns"]
+    results = []
+    for name, feature in features.items():
+        if feature["kind"] == "numeric":
+            results.append(
+                _numeric_drift(
+                    name, feature, profile, sample[name], current_sorted[name], current.height, monitor_config
+                )
+            )
+        else:
+            results.append(_categorical_drift(name, feature, current.get_column(name), monitor_config))
+    _adjust_p_values(results)
+    results.sort(key=lambda result: (-result.severity, result.name))
+    judged = [result for result in results if result.method is not None]
+    share = sum(result.drifted for result in judged) / len(judged) if judged else 0.0
+    return DriftReport(
+        features=results,
+        share=share,
+        drifted=bool(judged) and share >= monitor_config.drift_share,
+        share_threshold=monitor_config.drift_share,
+        rows=current.height,
+        score_drift=_score_drift(profile, scores, monitor_config),
+        multivariate=domain_classifier(profile, current, seed=int(profile.get("seed", 0))),
+    )
+
+
+def _score_drift(
+    profile: dict[str, Any], scores: np.ndarray | None, config: MonitorConfig
+) -> FeatureDrift | None:
+    """Drift of the model's scores against the reference score distribution, judged like a numeric feature."""
+    score_profile = profile.get("score")
+    if scores is None or not score_profile:
+        return None
+    values = np.asarray(scores, dtype=np.float64).ravel()
+    finite = np.sort(values[np.isfinite(values)])
+    return _numeric_drift(
+        "score", score_profile, profile, score_profile["sample"], finite, values.size, config
+    )
