@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import errno
 import json
 import os
 import tempfile
@@ -24,23 +25,87 @@ def _fsync_dir(folder: Path) -> None:
         os.close(fd)
 
 
-@contextlib.contextmanager
-def atomic_path(target: Path | str, suffix: str = "") -> Iterator[Path]:
-    """Yield a temp path beside target; on clean exit fsync it and rename it over target, else remove it."""
-    target = Path(target)
+_DISK_FULL_ERRNOS = {errno.ENOSPC, errno.EDQUOT}
+# How libraries that do not set errno (polars raises ComputeError or a bare OSError) word a full disk.
+_DISK_FULL_TEXTS = ("no space left on device", "os error 28", "disk quota exceeded", "os error 122")
+
+
+def is_disk_full(error: BaseException) -> bool:
+    """Whether error means the disk (or the user's quota) is full, however the library that hit it said so."""
+    if isinstance(error, OSError) and error.errno in _DISK_FULL_ERRNOS:
+        return True
+    text = str(error).lower()
+    return any(marker in text for marker in _DISK_FULL_TEXTS)
+
+
+def disk_full_error(target: Path | str, cause: BaseException) -> OSError:
+    """An OSError(ENOSPC) naming the file being written, so every layer reports "disk full" and where."""
+    if isinstance(cause, OSError) and cause.errno in _DISK_FULL_ERRNOS and cause.filename:
+        return cause
+    code = cause.errno if isinstance(cause, OSError) and cause.errno in _DISK_FULL_ERRNOS else errno.ENOSPC
+    return OSError(code, os.strerror(code), str(target))
+
+
+def _new_temp(target: Path, suffix: str = "") -> Path:
     target.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp_name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=suffix + ".tmp", dir=target.parent)
     os.close(fd)
-    tmp = Path(tmp_name)
+    return Path(tmp_name)
+
+
+def _fsync_file(path: Path) -> None:
+    with open(path, "rb+") as handle:
+        os.fsync(handle.fileno())
+
+
+@contextlib.contextmanager
+def atomic_path(target: Path | str, suffix: str = "") -> Iterator[Path]:
+    """Yield a temp path beside target; on clean exit fsync it and rename it over target, else remove it.
+
+    A full disk, however the writer reported it, is raised as OSError(ENOSPC) naming target.
+    """
+    target = Path(target)
+    tmp = _new_temp(target, suffix)
     try:
-        yield tmp
-        with open(tmp, "rb+") as handle:
-            os.fsync(handle.fileno())
+        try:
+            yield tmp
+            _fsync_file(tmp)
+        except Exception as error:
+            if is_disk_full(error):
+                raise disk_full_error(target, error) from error
+            raise
         os.replace(tmp, target)
         _fsync_dir(target.parent)
     finally:
         if tmp.exists():
             tmp.unlink()
+
+
+def stage_bytes(target: Path | str, payload: bytes) -> Path:
+    """Write payload to a fsynced temp file beside target without replacing target; returns the temp path.
+
+    For a commit that must touch two files: stage the second, commit the first, then commit_staged the
+    second, so the step that needs disk space happens before anything becomes visible.
+    """
+    target = Path(target)
+    tmp = _new_temp(target)
+    try:
+        tmp.write_bytes(payload)
+        _fsync_file(tmp)
+    except BaseException as error:
+        tmp.unlink(missing_ok=True)
+        if isinstance(error, Exception) and is_disk_full(error):
+            raise disk_full_error(target, error) from error
+        raise
+    return tmp
+
+
+def commit_staged(tmp: Path | str, target: Path | str) -> Path:
+    """Rename a file stage_bytes wrote over target (a rename needs no new space)."""
+    target = Path(target)
+    os.replace(tmp, target)
+    _fsync_dir(target.parent)
+    return target
 
 
 def atomic_write_bytes(target: Path | str, payload: bytes) -> Path:

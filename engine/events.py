@@ -11,6 +11,7 @@ import contextlib
 import json
 import os
 from collections.abc import Iterable
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -187,6 +188,23 @@ def commit_events(ws: Workspace, frame: pl.DataFrame, ingest_id: str) -> dict[st
 
 def commit_events_locked(ws: Workspace, frame: pl.DataFrame, ingest_id: str) -> dict[str, Any]:
     """commit_events for a caller that already holds the ingest lock (ingest records its log line under it)."""
+    staged = stage_events_locked(ws, frame, ingest_id)
+    publish_events(ws, staged)
+    return staged.counts
+
+
+@dataclass
+class StagedEvents:
+    """Part files written but not yet listed: publish_events makes them visible, discard_events removes them."""
+
+    manifest: dict[str, Any] | None  # the manifest to commit; None when every row was a duplicate
+    written: list[Path]
+    counts: dict[str, Any]
+
+
+def stage_events_locked(ws: Workspace, frame: pl.DataFrame, ingest_id: str) -> StagedEvents:
+    """Dedupe frame against itself and the store and write one unlisted part per event date (caller holds
+    the ingest lock); if any write fails, the parts written so far are removed before the error propagates."""
     dimensions = [name for name in frame.columns if name not in EVENT_SCHEMA]
     rows_in = frame.height
     if frame["event_time"].null_count():
@@ -202,33 +220,60 @@ def commit_events_locked(ws: Workspace, frame: pl.DataFrame, ingest_id: str) -> 
     stored_rows = 0
     new_entries: list[dict[str, Any]] = []
     written: list[str] = []
+    staged = StagedEvents(manifest=None, written=[], counts={})
     offset = 0
-    for length, day in days.iter_rows():
-        part = unique.slice(offset, length)
-        offset += length
-        existing = files_by_date.get(day, [])
-        if existing:
-            # Exact-duplicate check against only the partition this date touches.
-            stored = scan_files(existing, dimensions).collect()
-            part = anti_join_exact(part, stored)
-        if part.height == 0:
-            continue
-        relative = f"date={day}/part-{ingest_id}.parquet"
-        _write_partition(ws.events_dir / relative, part)
-        new_entries.append({"path": relative, "date": day, "rows": part.height, "ingest_id": ingest_id})
-        written.append(day)
-        stored_rows += part.height
+    try:
+        for length, day in days.iter_rows():
+            part = unique.slice(offset, length)
+            offset += length
+            existing = files_by_date.get(day, [])
+            if existing:
+                # Exact-duplicate check against only the partition this date touches.
+                stored = scan_files(existing, dimensions).collect()
+                part = anti_join_exact(part, stored)
+            if part.height == 0:
+                continue
+            relative = f"date={day}/part-{ingest_id}.parquet"
+            _write_partition(ws.events_dir / relative, part)
+            staged.written.append(ws.events_dir / relative)
+            new_entries.append({"path": relative, "date": day, "rows": part.height, "ingest_id": ingest_id})
+            written.append(day)
+            stored_rows += part.height
+    except BaseException:
+        discard_events(staged)  # a full disk must not leave gigabytes of unlisted parts behind
+        raise
     if new_entries:
-        manifest = {
+        staged.manifest = {
             "version": MANIFEST_VERSION,
             "files": [*manifest["files"], *new_entries],
             "updated": datetime.now(UTC).isoformat(timespec="seconds"),
         }
-        atomic_write_json(manifest_path(ws), manifest)
-    return {
+    staged.counts = {
         "rows_in": rows_in,
         "rows_stored": stored_rows,
         "rows_duplicate": rows_in - stored_rows,
         "partitions": written,
         "orphans_removed": len(orphans),
     }
+    return staged
+
+
+def publish_events(ws: Workspace, staged: StagedEvents) -> None:
+    """Commit the staged parts by replacing the manifest atomically; on failure the parts are removed."""
+    if staged.manifest is None:
+        return
+    try:
+        atomic_write_json(manifest_path(ws), staged.manifest)
+    except BaseException:
+        discard_events(staged)
+        raise
+
+
+def discard_events(staged: StagedEvents) -> None:
+    """Remove the staged, never-listed part files (and their date folders when left empty)."""
+    for path in staged.written:
+        with contextlib.suppress(OSError):
+            path.unlink()
+        with contextlib.suppress(OSError):
+            path.parent.rmdir()  # only succeeds when empty
+    staged.written = []

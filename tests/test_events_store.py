@@ -88,6 +88,19 @@ def test_overlapping_file_stores_only_new_rows(ws: Workspace, tmp_path: Path) ->
     assert result.partitions == ["2024-03-05"]
 
 
+def _fail_third_partition(monkeypatch: pytest.MonkeyPatch, failure: type[BaseException]) -> None:
+    real_write = events_module._write_partition
+    calls: list[Path] = []
+
+    def failing_write(path: Path, part: pl.DataFrame) -> None:
+        calls.append(path)
+        if len(calls) == 3:  # two of three partitions are written, then the failure
+            raise failure("simulated crash")
+        real_write(path, part)
+
+    monkeypatch.setattr(events_module, "_write_partition", failing_write)
+
+
 @pytest.mark.parametrize("failure", [OSError, KeyboardInterrupt])
 def test_failure_mid_commit_leaves_the_store_unchanged(
     ws: Workspace, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, failure: type[BaseException]
@@ -96,26 +109,35 @@ def test_failure_mid_commit_leaves_the_store_unchanged(
     before = _sorted(ws)
     manifest_before = read_manifest(ws)
     files_before = _part_files(ws)
-    real_write = events_module._write_partition
-    calls: list[Path] = []
-
-    def failing_write(path: Path, part: pl.DataFrame) -> None:
-        calls.append(path)
-        if len(calls) == 3:  # two of three partitions are written, then the crash
-            raise failure("simulated crash")
-        real_write(path, part)
-
-    monkeypatch.setattr(events_module, "_write_partition", failing_write)
+    _fail_third_partition(monkeypatch, failure)
     with pytest.raises(failure):
         ingest_files(ws, [_three_day_file(tmp_path)])
     assert read_manifest(ws) == manifest_before
     assert _sorted(ws).equals(before)
-    orphans = _part_files(ws) - files_before
-    assert len(orphans) == 2  # written but never committed: invisible to readers
+    assert _part_files(ws) == files_before  # the two parts written before the failure are removed at once
     assert not list(ws.events_dir.rglob("*.tmp"))
     assert len(read_ingests(ws)) == 1
 
-    monkeypatch.setattr(events_module, "_write_partition", real_write)
+
+def test_crash_mid_commit_leaves_orphans_the_next_commit_removes(
+    ws: Workspace, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import engine.ingest.run as ingest_run
+
+    ingest_files(ws, [FIXTURES / "generic.csv"])
+    before = _sorted(ws)
+    files_before = _part_files(ws)
+    _fail_third_partition(monkeypatch, OSError)
+    for module in (events_module, ingest_run):  # the process dies: no clean-up code runs
+        monkeypatch.setattr(module, "discard_events", lambda staged: None)
+    with pytest.raises(OSError):
+        ingest_files(ws, [_three_day_file(tmp_path)])
+    assert _sorted(ws).equals(before)
+    orphans = _part_files(ws) - files_before
+    assert len(orphans) == 2  # written but never committed: invisible to readers
+    assert len(read_ingests(ws)) == 1
+
+    monkeypatch.undo()
     result = ingest_files(ws, [FIXTURES / "taobao.csv"], IngestOptions(preset="taobao"))
     assert result.orphans_removed == 2
     assert not (orphans & _part_files(ws))
@@ -212,7 +234,11 @@ def test_quarantine_file_of_a_crashed_ingest_is_cleaned(
     bad.write_text("event_time,event_type\n2024-01-01 10:00,view\n,view\n")
     with pytest.raises(KeyboardInterrupt):
         ingest_files(ws, [bad])
-    assert len(list(ws.quarantine_dir.glob("*.parquet"))) == 2
+    assert len(list(ws.quarantine_dir.glob("*.parquet"))) == 1  # the failed ingest removed its own file
+    # A hard crash runs no clean-up code and leaves its file behind: the next ingest removes it.
+    (ws.quarantine_dir / "20240101T000000-dead00.parquet").write_bytes(
+        Path(kept.quarantine_file).read_bytes()
+    )
     monkeypatch.undo()
     ingest_files(ws, [FIXTURES / "generic.csv"])
     assert [path.name for path in ws.quarantine_dir.glob("*.parquet")] == [Path(kept.quarantine_file).name]

@@ -5,7 +5,6 @@ stdout carries data only (tables, JSON, scores); progress and diagnostics go to 
 
 from __future__ import annotations
 
-import errno
 import functools
 import json
 import os
@@ -19,8 +18,9 @@ from typing import Annotated, Any, TypeVar
 import typer
 from rich.console import Console
 
+from engine.atomic import is_disk_full
 from engine.errors import EXIT_INTERNAL, ShopctlError
-from engine.workspace import WORKSPACE_ENV, Workspace, open_workspace
+from engine.workspace import WORKSPACE_ENV, Workspace, open_workspace, resolve_root
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -100,6 +100,15 @@ def fail(message: str, code: int = 2) -> typer.Exit:
     return typer.Exit(code)
 
 
+def _disk_full_message(error: BaseException, workspace: Path | None) -> str:
+    """Say the disk is full and where: the file being written, else the workspace folder."""
+    filename = getattr(error, "filename", None)
+    where = (
+        f"while writing {filename}" if filename else f"on the drive of workspace {resolve_root(workspace)}"
+    )
+    return f"disk full {where}: free some space and run again; nothing was half-written"
+
+
 def guarded(function: F) -> F:
     """Turn user errors into one stderr line and exit 2 (4 when busy); never a traceback unless SHOPCTL_DEBUG."""
 
@@ -116,13 +125,15 @@ def guarded(function: F) -> F:
         except OSError as error:
             if os.environ.get("SHOPCTL_DEBUG"):
                 raise
+            if is_disk_full(error):
+                raise fail(_disk_full_message(error, kwargs.get("workspace"))) from None
             where = f" ({error.filename})" if getattr(error, "filename", None) else ""
-            if error.errno == errno.ENOSPC:
-                raise fail(f"disk full{where}: free some space and run again; nothing was half-written") from None
             raise fail(f"{error.strerror or error}{where}") from None
         except Exception as error:  # noqa: BLE001 - the last line of defence for the user's terminal
             if os.environ.get("SHOPCTL_DEBUG"):
                 raise
+            if is_disk_full(error):  # e.g. polars reports ENOSPC as a ComputeError
+                raise fail(_disk_full_message(error, kwargs.get("workspace"))) from None
             raise fail(
                 f"internal error: {type(error).__name__}: {error} (run with SHOPCTL_DEBUG=1 for a traceback)",
                 EXIT_INTERNAL,

@@ -7,7 +7,17 @@ from typing import Annotated, Any
 
 import typer
 
-from console.cli.common import JsonOption, WorkspaceOption, emit, guarded, info, out, progress, workspace_from
+from console.cli.common import (
+    JsonOption,
+    WorkspaceOption,
+    emit,
+    err,
+    guarded,
+    info,
+    out,
+    progress,
+    workspace_from,
+)
 from engine.train_run import parse_candidates, train_and_register
 
 
@@ -59,7 +69,8 @@ def train_command(
     ws = workspace_from(workspace)
     model_name = name or task
     what = f"table {table} (target {target})" if table is not None else f"task {task}"
-    info(f"training {model_name} on {what} ...")
+    if err.is_terminal:  # scripts and tests get exactly one stderr line when something fails
+        info(f"training {model_name} on {what} ...")
     steps = len(parse_candidates(candidates, ws.settings.training.candidates)) + 3
     with progress(f"training {model_name}", total=steps) as advance:
         state = {"done": 0}

@@ -8,17 +8,20 @@ from typing import Annotated
 import typer
 
 from console.cli.common import JsonOption, WorkspaceOption, emit, guarded, info, out, workspace_from
-from engine.config import load_settings
-from engine.workspace import init_workspace, resolve_root
+from engine.workspace import init_workspace
 
 config_app = typer.Typer(help="Show or check the workspace configuration.", no_args_is_help=True)
 
 
 @guarded
 def init(
-    directory: Annotated[Path | None, typer.Argument(help="Folder to create (default: the workspace option, else .)")] = None,
+    directory: Annotated[
+        Path | None, typer.Argument(help="Folder to create (default: the workspace option, else .)")
+    ] = None,
     workspace: WorkspaceOption = None,
-    force: Annotated[bool, typer.Option("--force", help="Overwrite an existing config.toml with the default.")] = False,
+    force: Annotated[
+        bool, typer.Option("--force", help="Overwrite an existing config.toml with the default.")
+    ] = False,
     as_json: JsonOption = False,
 ) -> None:
     """Create a workspace: config.toml, data/, registry/, state/.
@@ -39,13 +42,11 @@ def init(
 @config_app.command("show")
 @guarded
 def config_show(workspace: WorkspaceOption = None, as_json: JsonOption = False) -> None:
-    """Print the effective configuration (defaults filled in).
+    """Print the effective configuration of a workspace (defaults filled in).
 
     Example: shopctl config show --json
     """
-    root = resolve_root(workspace)
-    settings = load_settings(root / "config.toml")
-    data = settings.to_dict()
+    data = workspace_from(workspace).settings.to_dict()
 
     def human() -> None:
         import tomllib  # noqa: F401 - documents that the output round-trips through tomllib

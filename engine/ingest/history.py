@@ -7,7 +7,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from engine.atomic import atomic_write_text
+from engine.atomic import atomic_write_text, commit_staged, stage_bytes
 from engine.workspace import Workspace
 
 
@@ -32,10 +32,37 @@ def read_ingests(ws: Workspace) -> list[dict[str, Any]]:
     return records
 
 
-def append_ingest(ws: Workspace, record: dict[str, Any]) -> None:
-    """Add one record; the file is rewritten atomically (the caller holds the ingest lock)."""
+def _with_record(ws: Workspace, record: dict[str, Any]) -> str:
     path = log_path(ws)
     existing = path.read_text(encoding="utf-8") if path.exists() else ""
     if existing and not existing.endswith("\n"):
         existing += "\n"
-    atomic_write_text(path, existing + json.dumps(record, sort_keys=True, default=str) + "\n")
+    return existing + json.dumps(record, sort_keys=True, default=str) + "\n"
+
+
+def append_ingest(ws: Workspace, record: dict[str, Any]) -> None:
+    """Add one record; the file is rewritten atomically (the caller holds the ingest lock)."""
+    atomic_write_text(log_path(ws), _with_record(ws, record))
+
+
+def stage_ingest(ws: Workspace, record: dict[str, Any]) -> Path:
+    """Write the log with record added to a fsynced temp file (not yet visible); commit_ingest publishes it.
+
+    Ingest stages the log before it commits the event manifest, so a full disk fails before anything is
+    visible and never leaves stored events without their log line.
+    """
+    return stage_bytes(log_path(ws), _with_record(ws, record).encode("utf-8"))
+
+
+def commit_ingest(ws: Workspace, staged: Path) -> None:
+    """Rename a log staged by stage_ingest into place (the caller holds the ingest lock)."""
+    commit_staged(staged, log_path(ws))
+
+
+def clean_staged(ws: Workspace) -> list[Path]:
+    """Remove log temp files a crash left behind (the caller holds the ingest lock)."""
+    removed = []
+    for path in ws.data_dir.glob(f".{log_path(ws).name}.*.tmp"):
+        path.unlink(missing_ok=True)
+        removed.append(path)
+    return removed

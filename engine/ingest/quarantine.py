@@ -39,6 +39,9 @@ def clean_orphans(ws: Workspace, recorded_ids: set[str]) -> list[Path]:
         if path.stem not in recorded_ids:
             path.unlink(missing_ok=True)
             removed.append(path)
+    for path in ws.quarantine_dir.glob(".*.parquet.*.tmp"):  # temp files of an interrupted atomic write
+        path.unlink(missing_ok=True)
+        removed.append(path)
     return removed
 
 

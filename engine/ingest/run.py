@@ -13,8 +13,15 @@ from typing import Any
 import polars as pl
 
 from engine.errors import InputError
-from engine.events import INGEST_LOCK, commit_events_locked, conform, new_ingest_id
-from engine.ingest.history import append_ingest, read_ingests
+from engine.events import (
+    INGEST_LOCK,
+    conform,
+    discard_events,
+    new_ingest_id,
+    publish_events,
+    stage_events_locked,
+)
+from engine.ingest.history import clean_staged, commit_ingest, read_ingests, stage_ingest
 from engine.ingest.mapping import MappedFile, map_file
 from engine.ingest.options import IngestOptions, IngestPlan, resolve_plan
 from engine.ingest.privacy import hash_key
@@ -110,27 +117,42 @@ def ingest_files(
     report("committing")
     with workspace_lock(ws, INGEST_LOCK, purpose=f"ingest {ingest_id}"):
         clean_orphans(ws, {str(record.get("id")) for record in read_ingests(ws)})
-        quarantine_path = write_quarantine(ws, quarantine, ingest_id)
-        committed = commit_events_locked(ws, events, ingest_id)
-        finished = datetime.now(UTC)
-        result = IngestResult(
-            ingest_id=ingest_id,
-            rows_read=rows_read,
-            rows_stored=committed["rows_stored"],
-            rows_quarantined=quarantine.height,
-            rows_duplicate=committed["rows_duplicate"],
-            quarantine_file=str(quarantine_path) if quarantine_path else None,
-            quarantine_reasons=reason_counts(quarantine),
-            partitions=committed["partitions"],
-            files=[_file_report(mapped) for mapped in mapped_files],
-            preset=plan.preset_name,
-            started=started.isoformat(timespec="seconds"),
-            finished=finished.isoformat(timespec="seconds"),
-            seconds=round(time.perf_counter() - started_clock, 3),
-            orphans_removed=committed["orphans_removed"],
-            warnings=warnings,
-        )
-        append_ingest(ws, _log_record(result))
+        clean_staged(ws)
+        # All-or-nothing: every write that needs disk space (parts, quarantine file, the log staged beside
+        # its final name) happens before the manifest commits; a failure removes what this ingest wrote.
+        staged = stage_events_locked(ws, events, ingest_id)
+        quarantine_path: Path | None = None
+        staged_log: Path | None = None
+        try:
+            quarantine_path = write_quarantine(ws, quarantine, ingest_id)
+            committed = staged.counts
+            finished = datetime.now(UTC)
+            result = IngestResult(
+                ingest_id=ingest_id,
+                rows_read=rows_read,
+                rows_stored=committed["rows_stored"],
+                rows_quarantined=quarantine.height,
+                rows_duplicate=committed["rows_duplicate"],
+                quarantine_file=str(quarantine_path) if quarantine_path else None,
+                quarantine_reasons=reason_counts(quarantine),
+                partitions=committed["partitions"],
+                files=[_file_report(mapped) for mapped in mapped_files],
+                preset=plan.preset_name,
+                started=started.isoformat(timespec="seconds"),
+                finished=finished.isoformat(timespec="seconds"),
+                seconds=round(time.perf_counter() - started_clock, 3),
+                orphans_removed=committed["orphans_removed"],
+                warnings=warnings,
+            )
+            staged_log = stage_ingest(ws, _log_record(result))
+            publish_events(ws, staged)
+        except BaseException:
+            discard_events(staged)
+            for path in (quarantine_path, staged_log):
+                if path is not None:
+                    path.unlink(missing_ok=True)
+            raise
+        commit_ingest(ws, staged_log)
     return result
 
 

@@ -399,6 +399,19 @@ def _read_batch(path: Path) -> pl.DataFrame:
         ) from None
 
 
+def _check_batch(path: Path, frame: pl.DataFrame, name: str, version: int, spec: TableSpec) -> None:
+    """Refuse an --input table the model can be checked on not at all: no rows, or neither its inputs nor scores."""
+    if frame.is_empty():
+        raise InputError(f"{path}: no rows to check; pass a table with at least one row")
+    missing = [column for column in spec.features if column not in frame.columns]
+    if missing and not any(column in frame.columns for column in SCORE_COLUMNS):
+        shown = ", ".join(missing[:5]) + (f" and {len(missing) - 5} more" if len(missing) > 5 else "")
+        raise InputError(
+            f"{path}: lacks {len(missing)} input column(s) of model {name!r} v{version} ({shown}) and has no "
+            f"score column; add them, or pass the file `shopctl score {name}` wrote"
+        )
+
+
 def _summarise(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
     checks = []
     names = sorted({row["check_name"] for row in rows}, key=lambda n: (CHECK_ORDER + (n,)).index(n))
@@ -440,6 +453,7 @@ def run_monitor(
         frame = _read_batch(path)
         version = Registry(ws).get(names[0])
         spec = TableSpec.from_dict(version.metadata.get("spec") or {})
+        _check_batch(path, frame, names[0], version.version, spec)
         end = parse_at(at) or (datetime(now.year, now.month, now.day, tzinfo=UTC) + timedelta(days=1))
         current = Window(end - length, end)
         if spec.time_column and spec.time_column in frame.columns and frame.height:

@@ -69,8 +69,11 @@ def duration_text(length: timedelta) -> str:
     return f"{hours // 24}d" if hours % 24 == 0 else f"{hours}h"
 
 
-def parse_at(value: str | date | datetime | None) -> datetime | None:
-    """The window's exclusive end: a date means its midnight UTC; naive times are UTC."""
+def parse_at(value: str | date | datetime | None, *, source: str = "--at") -> datetime | None:
+    """The window's exclusive end: a date means its midnight UTC; naive times are UTC.
+
+    source names the option or key the value came from, so the error points at what the user typed.
+    """
     if value is None or value == "":
         return None
     if isinstance(value, datetime):
@@ -80,11 +83,11 @@ def parse_at(value: str | date | datetime | None) -> datetime | None:
     text = str(value).strip()
     try:
         if len(text) == 10:
-            return parse_at(date.fromisoformat(text))
-        return parse_at(datetime.fromisoformat(text.replace("Z", "+00:00")))
+            return parse_at(date.fromisoformat(text), source=source)
+        return parse_at(datetime.fromisoformat(text.replace("Z", "+00:00")), source=source)
     except ValueError:
         raise InputError(
-            f"--at {text!r}: expected a date like 2026-03-01 or a time like 2026-03-01T12:00"
+            f"{source} {text!r}: expected a date like 2026-03-01 or a time like 2026-03-01T12:00"
         ) from None
 
 

@@ -157,8 +157,13 @@ class Store:
             try:
                 return operation()
             except sqlite3.OperationalError as error:
-                if not _is_locked(error) or time.monotonic() > deadline:
+                if not _is_locked(error):
                     raise StoreError(f"{self.path}: {error}") from None
+                if time.monotonic() > deadline:
+                    raise StoreError(
+                        f"{self.path}: the store stayed locked by another process (the daemon or another "
+                        f"shopctl command) for {WRITE_RETRY_SECONDS:g}s ({error}); try again when it finishes"
+                    ) from None
                 time.sleep(delay * (1 + random.random()))
                 delay = min(delay * 2, 0.5)
 
