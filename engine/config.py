@@ -73,17 +73,21 @@ class TrainingConfig(Section):
     numeric_columns: list[str] = Field(default_factory=list)
     categorical_columns: list[str] = Field(default_factory=list)
     ignore_columns: list[str] = Field(default_factory=list)
+    threads: int = Field(1, ge=0)
 
     @field_validator("split")
     @classmethod
     def _split_sums_to_one(cls, value: tuple[float, float, float]) -> tuple[float, float, float]:
         if any(part <= 0 for part in value) or abs(sum(value) - 1.0) > 1e-6:
-            raise ValueError("split must be three positive fractions that add up to 1, e.g. [0.7, 0.15, 0.15]")
+            raise ValueError(
+                "split must be three positive fractions that add up to 1, e.g. [0.7, 0.15, 0.15]"
+            )
         return value
 
 
 class ScoringConfig(Section):
     chunk_rows: int = Field(262144, gt=0)
+    threads: int = Field(2, ge=1)
 
 
 class DriftOverride(Section):
@@ -95,6 +99,8 @@ class MonitorConfig(Section):
     window: str = "1d"
     baseline_weeks: int = Field(4, ge=1)
     min_sessions: int = Field(300, ge=0)
+    anomaly_z: float = Field(4.0, gt=0)
+    volume_tolerance: float = Field(0.5, gt=0, lt=1)
     funnel: list[str] = Field(default_factory=lambda: ["view", "cart", "checkout", "purchase"])
     segments: list[str] = Field(default_factory=lambda: ["channel", "device", "visitor_type"])
     drift_method: Literal["auto", "psi", "ks", "wasserstein", "jensenshannon", "chisquare"] = "auto"
@@ -122,6 +128,8 @@ class JobConfig(Section):
     enabled: bool = True
     model: str = ""
     window: str = ""
+    # What the job runs: a built-in task (monitor, ingest, retrain, report) or "module:function"; "" = the job id.
+    task: str = ""
 
 
 class ScheduleConfig(Section):

@@ -595,13 +595,5 @@ def test_held_workspace_lock_is_exit_4_naming_the_holder(shop: Path, files: dict
     assert snapshot(shop / "data") == before
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason=(
-        "console/cli/main.py: Click usage errors (a bad option value, a missing argument) print a 5-6 line rich "
-        "usage box on stderr; main() should call app(standalone_mode=False) and turn click's UsageError into one "
-        "'error: ...' line with exit 2"
-    ),
-)
 def test_usage_error_is_one_line(shop: Path) -> None:
     assert_one_line_error(run_shopctl("alerts", "ack", "abc", "-w", str(shop)), "alert_id")

@@ -52,7 +52,9 @@ def _version(value: bool) -> None:
 
 @app.callback()
 def root(
-    version: bool = typer.Option(False, "--version", callback=_version, is_eager=True, help="Show the version."),
+    version: bool = typer.Option(
+        False, "--version", callback=_version, is_eager=True, help="Show the version."
+    ),
 ) -> None:
     """shopctl root command."""
 
@@ -61,13 +63,30 @@ for module_name in COMMAND_MODULES:
     importlib.import_module(f"console.cli.{module_name}").register(app)
 
 
+def _usage_error_line(error: Exception) -> str:
+    """One line for a usage error (bad option value, missing argument), pointing at the command's --help."""
+    message = " ".join(str(error.format_message()).split())  # type: ignore[attr-defined]
+    context = getattr(error, "ctx", None)
+    where = f" (see `{context.command_path} --help`)" if context is not None else ""
+    return f"error: {message}{where}\n"
+
+
 def main() -> None:
-    """Console-script entry point."""
+    """Console-script entry point: usage errors become one stderr line and exit 2, like input errors."""
+    from typer._click.exceptions import ClickException, NoArgsIsHelpError  # typer vendors click
+
     try:
-        app()
+        code = app(standalone_mode=False)
+    except NoArgsIsHelpError as error:
+        sys.stdout.write(error.ctx.get_help() + "\n" if error.ctx is not None else "")
+        code = 0
+    except ClickException as error:
+        sys.stderr.write(_usage_error_line(error))
+        code = error.exit_code
     except KeyboardInterrupt:
         sys.stderr.write("error: interrupted\n")
-        sys.exit(130)
+        code = 130
+    sys.exit(code if isinstance(code, int) else 0)
 
 
 if __name__ == "__main__":
