@@ -1,9 +1,68 @@
-"""CLI commands for 'score' (being built; see DEVELOPERS.md for the owner and contract)."""
+"""`shopctl score`: batch-score a file or stdin with a registered model (onnxruntime only)."""
 
 from __future__ import annotations
 
+import json
+import sys
+from typing import Annotated
+
 import typer
+
+from console.cli.common import JsonOption, WorkspaceOption, emit, guarded, info, progress, workspace_from
+from engine.scoring import FORMATS, score_file
+
+
+@guarded
+def score(
+    name: Annotated[str, typer.Argument(help="Model name (its champion unless --version).")],
+    input_path: Annotated[
+        str, typer.Option("--input", "-i", help="Parquet, CSV or JSON Lines file, or - for stdin.")
+    ],
+    output_path: Annotated[str, typer.Option("--output", "-o", help="Where scores go, or - for stdout.")],
+    fmt: Annotated[
+        str | None,
+        typer.Option(
+            "--format",
+            "-f",
+            help=f"Output format ({'|'.join(FORMATS)}); default from --output, "
+            "else the input's. With stdin it also names the input format.",
+        ),
+    ] = None,
+    version: Annotated[
+        int | None, typer.Option("--version", help="Score with this version, not the champion.")
+    ] = None,
+    keep: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--keep", help="Input column to copy to the output (repeatable; default: the model's ids)."
+        ),
+    ] = None,
+    workspace: WorkspaceOption = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Score a batch: keeps the id columns, adds score, model and model_version; streams in chunks.
+
+    Example: shopctl score conversion --input sessions.parquet --output scores.parquet
+    """
+    ws = workspace_from(workspace)
+    with progress(f"scoring with {name}") as advance:
+        result = score_file(
+            ws, name, input_path, output_path, fmt, version, keep=keep or None, progress=advance
+        )
+    summary = (
+        f"scored {result['rows']:,} rows with {result['model']} v{result['version']} in {result['seconds']:.2f}s "
+        f"({result['rows_per_second']:,} rows/s) → {result['output']}"
+    )
+    if as_json and output_path == "-":
+        sys.stderr.write(json.dumps(result) + "\n")  # stdout carries the scores themselves
+    elif as_json:
+        emit(result, True)
+    elif output_path == "-":
+        info(summary)  # stdout carries the scores themselves
+    else:
+        emit(result, False, lambda: typer.echo(summary))
 
 
 def register(app: typer.Typer) -> None:
-    """Add this module's commands to the root app."""
+    """Add the score command to the root app."""
+    app.command("score", rich_help_panel="Models")(score)

@@ -1,0 +1,410 @@
+"""The model registry: immutable ONNX versions per model name, one champion each, and a history of changes.
+
+A version folder is written complete under a staging name and renamed into place, so a reader never sees
+half a version; the champion pointer is one atomic file; every change appends a line to history.jsonl.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import re
+import shutil
+import uuid
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from functools import cached_property
+from importlib import metadata as importlib_metadata
+from pathlib import Path
+from typing import Any
+
+from engine.atomic import _fsync_dir, atomic_write_json
+from engine.errors import InputError, IntegrityError, NotFoundError
+from engine.locks import workspace_lock
+from engine.workspace import Workspace
+
+NAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
+VERSION_PATTERN = re.compile(r"^v([1-9][0-9]*)$")
+LIBRARIES = ("onnx", "onnxruntime", "skl2onnx", "scikit-learn", "numpy", "polars", "shopctl")
+STAGING_PREFIX = ".staging-"
+
+
+def _now() -> str:
+    return datetime.now(UTC).isoformat(timespec="seconds")
+
+
+def sha256_hex(payload: bytes) -> str:
+    """The hex sha256 of a byte string (what metadata.json records for model.onnx)."""
+    return hashlib.sha256(payload).hexdigest()
+
+
+def library_versions() -> dict[str, str]:
+    """Installed versions of the libraries that produce and read a model (without importing them)."""
+    found: dict[str, str] = {}
+    for library in LIBRARIES:
+        try:
+            found[library] = importlib_metadata.version(library)
+        except importlib_metadata.PackageNotFoundError:
+            continue
+    return found
+
+
+def check_name(name: str) -> str:
+    """Return name if it is a valid model name (a folder name), else raise InputError naming the rule."""
+    if not isinstance(name, str) or not NAME_PATTERN.match(name):
+        raise InputError(
+            f"model name {name!r} is not valid: use letters, digits, '_', '-' or '.', starting with a letter "
+            "or digit (e.g. conversion)"
+        )
+    return name
+
+
+def _onnx_io_names(onnx_bytes: bytes) -> tuple[list[str], list[str]]:
+    import onnx
+
+    try:
+        model = onnx.load_model_from_string(onnx_bytes)
+    except Exception as error:  # noqa: BLE001 - any parse failure means "not an ONNX model"
+        raise InputError(f"the model bytes are not a valid ONNX model: {error}") from None
+    initializers = {init.name for init in model.graph.initializer}
+    inputs = [item.name for item in model.graph.input if item.name not in initializers]
+    return inputs, [item.name for item in model.graph.output]
+
+
+def _check_metadata(name: str, onnx_bytes: bytes, metadata: dict[str, Any]) -> None:
+    inputs = metadata.get("inputs")
+    output = metadata.get("output")
+    if not isinstance(inputs, list) or not inputs or not isinstance(output, dict) or "name" not in output:
+        raise InputError(
+            f"model {name!r}: metadata needs 'inputs' (a list of {{name, dtype, kind}}) and 'output' "
+            "({name, column?}) as described in DEVELOPERS.md"
+        )
+    graph_inputs, graph_outputs = _onnx_io_names(onnx_bytes)
+    declared = [item.get("name") for item in inputs]
+    if sorted(declared) != sorted(graph_inputs):
+        raise InputError(
+            f"model {name!r}: metadata inputs {declared} do not match the ONNX graph inputs {graph_inputs}"
+        )
+    if output["name"] not in graph_outputs:
+        raise InputError(
+            f"model {name!r}: metadata output {output['name']!r} is not an ONNX output ({graph_outputs})"
+        )
+
+
+@dataclass(frozen=True)
+class ModelVersion:
+    """One registered, immutable model version: its folder, metadata and (verified) ONNX bytes."""
+
+    name: str
+    version: int
+    folder: Path
+
+    @property
+    def onnx_path(self) -> Path:
+        return self.folder / "model.onnx"
+
+    @property
+    def metadata_path(self) -> Path:
+        return self.folder / "metadata.json"
+
+    @property
+    def profile_path(self) -> Path:
+        return self.folder / "profile.json"
+
+    @cached_property
+    def metadata(self) -> dict[str, Any]:
+        return _read_json(self.metadata_path)
+
+    @cached_property
+    def profile(self) -> dict[str, Any]:
+        return _read_json(self.profile_path)
+
+    def read_onnx(self) -> bytes:
+        """The ONNX bytes, after checking they still match the sha256 recorded at registration."""
+        try:
+            payload = self.onnx_path.read_bytes()
+        except FileNotFoundError:
+            raise IntegrityError(
+                f"{self.onnx_path}: missing; the registry folder was altered, register the model again"
+            ) from None
+        expected = self.metadata.get("sha256")
+        actual = sha256_hex(payload)
+        if actual != expected:
+            raise IntegrityError(
+                f"{self.onnx_path}: sha256 {actual[:12]}… does not match the registered {str(expected)[:12]}…; "
+                "the file changed after registration: restore it or register a new version"
+            )
+        return payload
+
+    def summary(self) -> dict[str, Any]:
+        """The fields `models list` and `models show` print."""
+        meta = self.metadata
+        return {
+            "name": self.name,
+            "version": self.version,
+            "task": meta.get("task"),
+            "target": meta.get("target"),
+            "chosen": meta.get("chosen"),
+            "metrics": meta.get("metrics", {}),
+            "created": meta.get("created"),
+            "created_by": meta.get("created_by"),
+            "rows": meta.get("rows"),
+            "parity_max_abs_diff": meta.get("parity_max_abs_diff"),
+            "sha256": meta.get("sha256"),
+            "path": str(self.folder),
+        }
+
+
+def _read_json(path: Path) -> dict[str, Any]:
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise NotFoundError(f"{path}: missing from the registry; register the model again") from None
+    except ValueError as error:
+        raise IntegrityError(f"{path}: not valid JSON ({error}); the registry file was altered") from None
+
+
+class Registry:
+    """The registry under a workspace's registry/ folder."""
+
+    def __init__(self, workspace: Workspace) -> None:
+        self.workspace = workspace
+        self.root = workspace.registry_dir
+
+    # -- reading ---------------------------------------------------------------------------------------
+
+    def names(self) -> list[str]:
+        """Model names with at least one registered version, sorted."""
+        if not self.root.is_dir():
+            return []
+        return sorted(
+            entry.name
+            for entry in self.root.iterdir()
+            if entry.is_dir() and NAME_PATTERN.match(entry.name) and self.versions(entry.name)
+        )
+
+    def versions(self, name: str) -> list[int]:
+        """Registered version numbers of a model, ascending (empty when the model is unknown)."""
+        folder = self.root / check_name(name)
+        if not folder.is_dir():
+            return []
+        found = []
+        for entry in folder.iterdir():
+            match = VERSION_PATTERN.match(entry.name)
+            if match and entry.is_dir():
+                found.append(int(match.group(1)))
+        return sorted(found)
+
+    def champion(self, name: str) -> int | None:
+        """The champion version of a model, or None when none was promoted."""
+        pointer = self._champion_path(name)
+        if not pointer.exists():
+            return None
+        return int(_read_json(pointer)["version"])
+
+    def _require_model(self, name: str) -> list[int]:
+        versions = self.versions(name)
+        if not versions:
+            known = ", ".join(self.names()) or "none yet"
+            raise NotFoundError(
+                f"no model named {name!r} in {self.root} (known: {known}); train one with `shopctl train {name}`"
+            )
+        return versions
+
+    def get(self, name: str, version: int | None = None) -> ModelVersion:
+        """A registered version (None = the champion); NotFoundError names what exists."""
+        versions = self._require_model(name)
+        if version is None:
+            version = self.champion(name)
+            if version is None:
+                raise NotFoundError(
+                    f"model {name!r} has no champion; promote one with `shopctl models promote {name} "
+                    f"{versions[-1]}` or pass --version"
+                )
+        if int(version) not in versions:
+            raise NotFoundError(
+                f"model {name!r} has no version {version} (versions: {', '.join(map(str, versions))})"
+            )
+        return ModelVersion(name, int(version), self._version_folder(name, int(version)))
+
+    def history(self, name: str) -> list[dict[str, Any]]:
+        """Every recorded change of a model, oldest first."""
+        path = self._history_path(name)
+        if not path.exists():
+            return []
+        lines = path.read_text(encoding="utf-8").splitlines()
+        entries = []
+        for line_number, line in enumerate(lines, start=1):
+            if not line.strip():
+                continue
+            try:
+                entries.append(json.loads(line))
+            except ValueError:
+                # A torn last line (crash mid-append) is skipped, not fatal: the champion pointer is the truth.
+                if line_number != len(lines):
+                    raise IntegrityError(f"{path}: line {line_number} is not valid JSON") from None
+        return entries
+
+    # -- writing ---------------------------------------------------------------------------------------
+
+    def register(
+        self,
+        name: str,
+        onnx_bytes: bytes,
+        metadata: dict[str, Any],
+        profile: dict[str, Any],
+        *,
+        promote: bool = True,
+        who: str = "cli",
+        why: str = "",
+    ) -> int:
+        """Store a new immutable version (staging folder + rename) and optionally make it champion."""
+        check_name(name)
+        _check_metadata(name, onnx_bytes, metadata)
+        model_folder = self.root / name
+        model_folder.mkdir(parents=True, exist_ok=True)
+        with workspace_lock(self.workspace, f"registry-{name}", purpose=f"register {name}"):
+            version = (self.versions(name) or [0])[-1] + 1
+            full_metadata = {
+                "library_versions": library_versions(),
+                **metadata,
+                "name": name,
+                "version": version,
+                "sha256": sha256_hex(onnx_bytes),
+                "created": metadata.get("created") or _now(),
+                "created_by": metadata.get("created_by") or who,
+            }
+            staging = model_folder / f"{STAGING_PREFIX}{uuid.uuid4().hex}"
+            try:
+                staging.mkdir()
+                self._write_version_files(staging, onnx_bytes, full_metadata, profile)
+                os.rename(staging, self._version_folder(name, version))
+                _fsync_dir(model_folder)
+            finally:
+                if staging.exists():
+                    shutil.rmtree(staging, ignore_errors=True)
+            self._append_history(
+                name, action="register", who=who, why=why, from_version=None, to_version=version
+            )
+            if promote:
+                self._switch(name, version, action="promote", who=who, why=why or "registered as champion")
+        return version
+
+    def promote(self, name: str, version: int, *, who: str, why: str, forced: bool = False) -> dict[str, Any]:
+        """Make version the champion (the previous one stays on the rollback stack); returns the history entry."""
+        with workspace_lock(self.workspace, f"registry-{name}", purpose=f"promote {name} v{version}"):
+            self.get(name, version)
+            return self._switch(name, int(version), action="promote", who=who, why=why, forced=forced)
+
+    def rollback(self, name: str, *, who: str, why: str) -> dict[str, Any]:
+        """Return to the previous champion in one step; returns the history entry."""
+        with workspace_lock(self.workspace, f"registry-{name}", purpose=f"rollback {name}"):
+            self._require_model(name)
+            pointer = self._read_pointer(name)
+            previous = list(pointer.get("previous", [])) if pointer else []
+            if not previous:
+                raise NotFoundError(
+                    f"model {name!r} has no previous champion to roll back to; "
+                    f"promote a version with `shopctl models promote {name} VERSION`"
+                )
+            target = previous.pop()
+            return self._switch(name, target, action="rollback", who=who, why=why, previous=previous)
+
+    def record(self, name: str, action: str, *, who: str, why: str, **details: Any) -> dict[str, Any]:
+        """Record a decision that changes nothing (e.g. "challenger rejected") in the model's history."""
+        check_name(name)
+        with workspace_lock(self.workspace, f"registry-{name}", purpose=f"record {action} for {name}"):
+            current = self.champion(name)
+            return self._append_history(
+                name, action=action, who=who, why=why, from_version=current, to_version=current, **details
+            )
+
+    # -- internals -------------------------------------------------------------------------------------
+
+    def _version_folder(self, name: str, version: int) -> Path:
+        return self.root / name / f"v{version}"
+
+    def _champion_path(self, name: str) -> Path:
+        return self.root / check_name(name) / "champion.json"
+
+    def _history_path(self, name: str) -> Path:
+        return self.root / check_name(name) / "history.jsonl"
+
+    def _read_pointer(self, name: str) -> dict[str, Any] | None:
+        path = self._champion_path(name)
+        return _read_json(path) if path.exists() else None
+
+    @staticmethod
+    def _write_version_files(
+        folder: Path, onnx_bytes: bytes, metadata: dict[str, Any], profile: dict[str, Any]
+    ) -> None:
+        """Write and fsync the three files of a version into its (staging) folder."""
+        files = {
+            "model.onnx": onnx_bytes,
+            "metadata.json": (json.dumps(metadata, indent=2, sort_keys=True, default=str) + "\n").encode(),
+            "profile.json": (json.dumps(profile, indent=2, sort_keys=True, default=str) + "\n").encode(),
+        }
+        for file_name, payload in files.items():
+            path = folder / file_name
+            with open(path, "wb") as handle:
+                handle.write(payload)
+                handle.flush()
+                os.fsync(handle.fileno())
+            os.chmod(path, 0o444)
+        _fsync_dir(folder)
+
+    def _switch(
+        self,
+        name: str,
+        version: int,
+        *,
+        action: str,
+        who: str,
+        why: str,
+        forced: bool = False,
+        previous: list[int] | None = None,
+    ) -> dict[str, Any]:
+        """Point the champion at version atomically and record the change (caller holds the lock)."""
+        pointer = self._read_pointer(name)
+        current = int(pointer["version"]) if pointer else None
+        if previous is None:
+            previous = list(pointer.get("previous", [])) if pointer else []
+            if current is not None and current != version:
+                previous.append(current)
+        atomic_write_json(
+            self._champion_path(name),
+            {"name": name, "version": version, "since": _now(), "by": who, "why": why, "previous": previous},
+        )
+        details: dict[str, Any] = {"forced": True} if forced else {}
+        return self._append_history(
+            name, action=action, who=who, why=why, from_version=current, to_version=version, **details
+        )
+
+    def _append_history(
+        self,
+        name: str,
+        *,
+        action: str,
+        who: str,
+        why: str,
+        from_version: int | None,
+        to_version: int | None,
+        **details: Any,
+    ) -> dict[str, Any]:
+        entry = {
+            "at": _now(),
+            "who": who,
+            "action": action,
+            "from": from_version,
+            "to": to_version,
+            "why": why,
+            **details,
+        }
+        path = self._history_path(name)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with open(path, "a", encoding="utf-8") as handle:
+            handle.write(json.dumps(entry, sort_keys=True, default=str) + "\n")
+            handle.flush()
+            os.fsync(handle.fileno())
+        return entry

@@ -1,0 +1,228 @@
+"""Internal graph rewrites that make onnxruntime scoring fast without changing the model's input contract.
+
+Two costs dominated batch scoring of our pipelines:
+- string tensors: onnxruntime copies every string into a std::string (about 100 ns each). When a string input
+  only feeds OneHotEncoder or LabelEncoder nodes, the graph is rewritten to take int64 codes into the union of
+  their category lists (unknown = -1, which none of them lists, so unknown categories behave exactly as before)
+  and polars maps strings to codes natively;
+- Concat of many [N, 1] numeric inputs: a per-row, per-input copy. When a Concat(axis=1) takes only numeric
+  graph inputs that nothing else reads, they become one [N, k] input that polars fills in one pass.
+The caller still feeds one column per input; a rewrite is kept only if it reproduces the original graph's
+outputs on a probe batch.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+import polars as pl
+
+ENCODER_OPS = {"OneHotEncoder": "cats_strings", "LabelEncoder": "keys_strings"}
+INT_ATTRIBUTE = {"cats_strings": "cats_int64s", "keys_strings": "keys_int64s"}
+FLOAT_TYPES = {1: ("float32", np.float32), 11: ("float64", np.float64)}  # onnx TensorProto FLOAT, DOUBLE
+UNKNOWN_CODE = -1
+BLOCK_PREFIX = "shopctl_block_"
+
+
+class StringEncoder:
+    """Maps category strings to their code in a fixed vocabulary (UNKNOWN_CODE for anything else)."""
+
+    def __init__(self, vocabulary: list[str]) -> None:
+        self.vocabulary = list(vocabulary)
+        self._index = {value: code for code, value in enumerate(self.vocabulary)}
+        self._codes = pl.Series(range(len(self.vocabulary)), dtype=pl.Int64)
+        self._keys = pl.Series(self.vocabulary, dtype=pl.String)
+
+    def encode(self, series: pl.Series) -> np.ndarray:
+        """Codes of a String series without nulls (the caller fills them first)."""
+        codes = series.replace_strict(self._keys, self._codes, default=UNKNOWN_CODE, return_dtype=pl.Int64)
+        return codes.to_numpy()
+
+    def encode_list(self, texts: list[str]) -> np.ndarray:
+        """Codes of a short list of strings (the single-row path)."""
+        index = self._index
+        return np.array([index.get(text, UNKNOWN_CODE) for text in texts], dtype=np.int64)
+
+
+@dataclass(frozen=True)
+class NumericBlock:
+    """Numeric columns fed together as one C-ordered [N, k] input named `name`."""
+
+    name: str
+    columns: tuple[str, ...]
+    dtype: str
+
+
+@dataclass
+class FeedPlan:
+    """How feeds for the (rewritten) graph are built from per-column values."""
+
+    encoders: dict[str, StringEncoder] = field(default_factory=dict)
+    blocks: list[NumericBlock] = field(default_factory=list)
+
+    @property
+    def blocked_columns(self) -> set[str]:
+        return {column for block in self.blocks for column in block.columns}
+
+    def adapt(self, column_feeds: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        """Per-column feeds of the original graph turned into feeds of the rewritten one (used by the probe)."""
+        feeds = {name: values for name, values in column_feeds.items() if name not in self.blocked_columns}
+        for name, encoder in self.encoders.items():
+            feeds[name] = encoder.encode_list([str(v) for v in column_feeds[name].ravel()]).reshape(-1, 1)
+        for block in self.blocks:
+            feeds[block.name] = np.ascontiguousarray(np.hstack([column_feeds[c] for c in block.columns]))
+        return feeds
+
+
+def optimise_graph(onnx_bytes: bytes, inputs: Sequence[tuple[str, str]]) -> tuple[bytes, FeedPlan]:
+    """The rewritten graph and its feed plan, or the original bytes and an empty plan when nothing applies.
+
+    inputs: (name, dtype) per model input, dtype as in metadata ("float32", "float64", "int64", "string").
+    """
+    import onnx
+
+    try:
+        model = onnx.load_model_from_string(onnx_bytes)
+    except Exception:  # noqa: BLE001 - the session will report an unreadable model itself
+        return onnx_bytes, FeedPlan()
+    plan = FeedPlan()
+    _encode_strings(model.graph, [name for name, dtype in inputs if dtype == "string"], plan)
+    _block_numeric(model.graph, {name for name, dtype in inputs if dtype in ("float32", "float64")}, plan)
+    if not plan.encoders and not plan.blocks:
+        return onnx_bytes, plan
+    rewritten = model.SerializeToString()
+    if not _same_outputs(onnx_bytes, rewritten, plan):
+        return onnx_bytes, FeedPlan()
+    return rewritten, plan
+
+
+def _consumers(graph, name: str) -> list:  # noqa: ANN001 - onnx.GraphProto / NodeProto
+    return [node for node in graph.node if name in node.input]
+
+
+def _attribute(node, name: str):  # noqa: ANN001, ANN202 - onnx protobuf types
+    return next((attr for attr in node.attribute if attr.name == name), None)
+
+
+def _encode_strings(graph, string_inputs: list[str], plan: FeedPlan) -> None:  # noqa: ANN001
+    from onnx import TensorProto, helper
+
+    for input_name in string_inputs:
+        consumers = _consumers(graph, input_name)
+        if not consumers or any(
+            node.op_type not in ENCODER_OPS or _attribute(node, ENCODER_OPS[node.op_type]) is None
+            for node in consumers
+        ):
+            continue
+        vocabulary: list[str] = []
+        for node in consumers:
+            for raw in _attribute(node, ENCODER_OPS[node.op_type]).strings:
+                text = raw.decode("utf-8")
+                if text not in vocabulary:
+                    vocabulary.append(text)
+        index = {value: code for code, value in enumerate(vocabulary)}
+        for node in consumers:
+            string_attribute = ENCODER_OPS[node.op_type]
+            strings = [raw.decode("utf-8") for raw in _attribute(node, string_attribute).strings]
+            kept = [attr for attr in node.attribute if attr.name != string_attribute]
+            del node.attribute[:]
+            node.attribute.extend(kept)
+            node.attribute.append(
+                helper.make_attribute(INT_ATTRIBUTE[string_attribute], [index[s] for s in strings])
+            )
+        for graph_input in graph.input:
+            if graph_input.name == input_name:
+                graph_input.type.tensor_type.elem_type = TensorProto.INT64
+        plan.encoders[input_name] = StringEncoder(vocabulary)
+
+
+def _block_numeric(graph, numeric_inputs: set[str], plan: FeedPlan) -> None:  # noqa: ANN001
+    from onnx import helper
+
+    input_types = {item.name: item.type.tensor_type.elem_type for item in graph.input}
+    for node in list(graph.node):
+        if node.op_type != "Concat" or len(node.input) < 2:
+            continue
+        axis = _attribute(node, "axis")
+        columns = list(node.input)
+        if axis is None or axis.i not in (1, -1) or len(set(columns)) != len(columns):
+            continue
+        elem_types = {input_types.get(column) for column in columns}
+        if (
+            not set(columns) <= numeric_inputs
+            or len(elem_types) != 1
+            or next(iter(elem_types)) not in FLOAT_TYPES
+        ):
+            continue
+        if any(len(_consumers(graph, column)) != 1 for column in columns):
+            continue
+        elem_type = next(iter(elem_types))
+        block_name = f"{BLOCK_PREFIX}{len(plan.blocks)}"
+        keep = [item for item in graph.input if item.name not in columns]
+        del graph.input[:]
+        graph.input.extend(keep)
+        graph.input.append(helper.make_tensor_value_info(block_name, elem_type, [None, len(columns)]))
+        # The block takes the Concat's place: the Concat's consumers now read the block input directly.
+        output = node.output[0]
+        graph.node.remove(node)
+        for other in graph.node:
+            for position, name in enumerate(other.input):
+                if name == output:
+                    other.input[position] = block_name
+        for graph_output in graph.output:
+            if graph_output.name == output:
+                graph.node.append(helper.make_node("Identity", [block_name], [output]))
+        plan.blocks.append(NumericBlock(block_name, tuple(columns), FLOAT_TYPES[elem_type][0]))
+
+
+def _same_outputs(original: bytes, rewritten: bytes, plan: FeedPlan) -> bool:
+    """Run both graphs on a probe batch (every category, an unknown one, the empty string, NaN) and compare."""
+    import onnxruntime as ort
+
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = 1
+    options.log_severity_level = 3
+    try:
+        before = ort.InferenceSession(original, options, providers=["CPUExecutionProvider"])
+        after = ort.InferenceSession(rewritten, options, providers=["CPUExecutionProvider"])
+    except Exception:  # noqa: BLE001 - an unloadable rewrite just means "use the original"
+        return False
+    rows = 16 + max([len(encoder.vocabulary) for encoder in plan.encoders.values()] or [0])
+    rng = np.random.default_rng(0)
+    column_feeds: dict[str, np.ndarray] = {}
+    for graph_input in before.get_inputs():
+        name = graph_input.name
+        if graph_input.type == "tensor(string)":
+            vocabulary = (plan.encoders[name].vocabulary if name in plan.encoders else []) + [
+                "\x00unknown",
+                "",
+            ]
+            column_feeds[name] = np.array(
+                [vocabulary[i % len(vocabulary)] for i in range(rows)], dtype=object
+            )
+        elif graph_input.type in ("tensor(float)", "tensor(double)"):
+            values = rng.normal(0, 3, size=rows)
+            values[::7] = np.nan
+            column_feeds[name] = values.astype(
+                np.float32 if graph_input.type == "tensor(float)" else np.float64
+            )
+        else:
+            column_feeds[name] = rng.integers(-2, 5, size=rows).astype(np.int64)
+        column_feeds[name] = column_feeds[name].reshape(-1, 1)
+    try:
+        expected = before.run(None, column_feeds)
+        actual = after.run(None, plan.adapt(column_feeds))
+    except Exception:  # noqa: BLE001 - e.g. an encoder that rejects unknown categories: keep the original
+        return False
+    for left, right in zip(expected, actual, strict=True):
+        left_array, right_array = np.asarray(left), np.asarray(right)
+        if left_array.shape != right_array.shape:
+            return False
+        if left_array.dtype.kind in "fc":
+            if not np.allclose(left_array, right_array, rtol=0, atol=1e-6, equal_nan=True):
+                return False
+        elif not np.array_equal(left_array, right_array):
+            return False
+    return True

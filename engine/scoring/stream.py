@@ -1,0 +1,287 @@
+"""Batch scoring of a file (or stdin) in chunks, so memory stays bounded whatever the file size.
+
+Parquet is read one slice at a time (slices map onto row groups); CSV and JSON Lines are read in batches.
+File outputs are written by a polars sink fed from a generator, into a temp file renamed at the end, so a
+failed run leaves no half-written output.
+"""
+
+from __future__ import annotations
+
+import gzip
+import io
+import sys
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import polars as pl
+from polars.io.plugins import register_io_source
+
+from engine.atomic import atomic_path
+from engine.errors import InputError
+from engine.scoring.model import ScoringModel, load_model
+from engine.workspace import Workspace
+
+FORMATS = ("parquet", "csv", "jsonl")
+SUFFIXES = {".parquet": "parquet", ".pq": "parquet", ".csv": "csv", ".jsonl": "jsonl", ".ndjson": "jsonl"}
+STDIO = "-"
+SCORE_COLUMN = "score"
+ROW_COLUMN = "row_number"
+
+
+def detect_format(path: str | Path, given: str | None = None) -> str:
+    """The format named by --format, else by the file suffix (a trailing .gz is ignored)."""
+    if given:
+        if given not in FORMATS:
+            raise InputError(f"unknown format {given!r}; use one of {', '.join(FORMATS)}")
+        return given
+    suffixes = [suffix.lower() for suffix in Path(str(path)).suffixes]
+    if suffixes and suffixes[-1] == ".gz":
+        suffixes.pop()
+    fmt = SUFFIXES.get(suffixes[-1]) if suffixes else None
+    if fmt is None:
+        raise InputError(f"{path}: cannot tell the format from the name; pass --format {'|'.join(FORMATS)}")
+    return fmt
+
+
+def _sniff(payload: bytes) -> str:
+    if payload[:4] == b"PAR1":
+        return "parquet"
+    return "jsonl" if payload.lstrip()[:1] == b"{" else "csv"
+
+
+@dataclass
+class _Source:
+    """Where the rows come from: its name, format, schema and a chunk iterator."""
+
+    name: str
+    fmt: str
+    schema: dict[str, pl.DataType]
+    chunks: Callable[[list[str]], Iterator[pl.DataFrame]]
+
+
+def _overrides(model: ScoringModel, columns: list[str]) -> dict[str, pl.DataType]:
+    present = set(columns)
+    return {
+        item.name: (pl.String if item.is_string else pl.Float64)
+        for item in model.inputs
+        if item.name in present
+    }
+
+
+def _open_source(model: ScoringModel, path: str, fmt: str | None, chunk_rows: int) -> _Source:
+    if path == STDIO:
+        payload = sys.stdin.buffer.read()
+        if not payload.strip():
+            raise InputError("stdin is empty; pipe a Parquet, CSV or JSON Lines file into `shopctl score`")
+        return _memory_source(model, "stdin", payload, fmt or _sniff(payload), chunk_rows)
+    file = Path(path)
+    if not file.is_file():
+        raise InputError(f"{file}: no such file; check the path passed to --input")
+    if file.stat().st_size == 0:
+        raise InputError(f"{file}: the file is empty; nothing to score")
+    try:
+        fmt = detect_format(file, fmt)
+    except InputError:  # an unusual suffix: the first bytes tell Parquet, JSON Lines and CSV apart
+        with open(file, "rb") as handle:
+            fmt = _sniff(handle.read(64))
+    if file.suffix.lower() == ".gz":
+        return _memory_source(model, str(file), gzip.decompress(file.read_bytes()), fmt, chunk_rows)
+    if fmt == "parquet":
+        lazy = pl.scan_parquet(file)
+        schema = dict(_schema(lazy, str(file)))
+
+        def parquet_chunks(columns: list[str]) -> Iterator[pl.DataFrame]:
+            total = lazy.select(pl.len()).collect().item()
+            for offset in range(0, total, chunk_rows):
+                yield lazy.slice(offset, chunk_rows).select(columns).collect()
+
+        return _Source(str(file), fmt, schema, parquet_chunks)
+    if fmt == "csv":
+        header = _schema(pl.scan_csv(file, infer_schema_length=0), str(file)).names()
+        lazy = pl.scan_csv(file, schema_overrides=_overrides(model, header), infer_schema_length=10_000)
+    else:
+        lazy = pl.scan_ndjson(file, infer_schema_length=10_000)
+        lazy = lazy.with_columns(
+            pl.col(name).cast(dtype)
+            for name, dtype in _overrides(model, _schema(lazy, str(file)).names()).items()
+        )
+    schema = dict(_schema(lazy, str(file)))
+
+    def batched_chunks(columns: list[str]) -> Iterator[pl.DataFrame]:
+        yield from lazy.select(columns).collect_batches(chunk_size=chunk_rows)
+
+    return _Source(str(file), fmt, schema, batched_chunks)
+
+
+def _memory_source(model: ScoringModel, name: str, payload: bytes, fmt: str, chunk_rows: int) -> _Source:
+    buffer = io.BytesIO(payload)
+    try:
+        if fmt == "parquet":
+            frame = pl.read_parquet(buffer)
+        elif fmt == "csv":
+            header = pl.read_csv(io.BytesIO(payload), n_rows=0, infer_schema_length=0).columns
+            frame = pl.read_csv(
+                buffer, schema_overrides=_overrides(model, header), infer_schema_length=10_000
+            )
+        else:
+            frame = pl.read_ndjson(buffer, infer_schema_length=10_000)
+            frame = frame.with_columns(
+                pl.col(column).cast(dtype) for column, dtype in _overrides(model, frame.columns).items()
+            )
+    except pl.exceptions.PolarsError as error:
+        raise InputError(f"{name}: cannot read as {fmt}: {_first_line(error)}") from None
+
+    def memory_chunks(columns: list[str]) -> Iterator[pl.DataFrame]:
+        yield from frame.select(columns).iter_slices(chunk_rows)
+
+    return _Source(name, fmt, dict(frame.schema), memory_chunks)
+
+
+def _schema(lazy: pl.LazyFrame, name: str) -> pl.Schema:
+    try:
+        return lazy.collect_schema()
+    except pl.exceptions.PolarsError as error:
+        raise InputError(f"{name}: cannot read: {_first_line(error)}") from None
+
+
+def _first_line(error: BaseException) -> str:
+    text = str(error).strip().splitlines()
+    return text[0] if text else type(error).__name__
+
+
+def score_file(
+    workspace: Workspace,
+    name: str,
+    input: str | Path,  # noqa: A002 - the documented keyword
+    output: str | Path,
+    fmt: str | None = None,
+    version: int | None = None,
+    *,
+    chunk_rows: int | None = None,
+    keep: list[str] | None = None,
+    threads: int | None = None,
+    progress: Callable[[int], None] | None = None,
+) -> dict[str, Any]:
+    """Score a Parquet/CSV/JSON Lines file (or "-" for stdin) into output (or "-" for stdout), in chunks."""
+    started = time.perf_counter()
+    chunk_rows = int(chunk_rows or workspace.settings.scoring.chunk_rows)
+    model = load_model(workspace, name, version, threads=threads)
+    # stdin has no name to read a format from: --format then names the input format too (else it is sniffed).
+    source = _open_source(model, str(input), fmt if str(input) == STDIO else None, chunk_rows)
+    model.check_schema(source.schema, source.name)
+    keep = list(keep) if keep is not None else _id_columns(model, source.schema)
+    unknown = [column for column in keep if column not in source.schema]
+    if unknown:
+        raise InputError(f"{source.name}: no column {', '.join(map(repr, unknown))} to keep; check --keep")
+    out_fmt = fmt or (detect_format(output) if str(output) != STDIO else source.fmt)
+    if out_fmt not in FORMATS:
+        raise InputError(f"unknown format {out_fmt!r}; use one of {', '.join(FORMATS)}")
+    needed = list(dict.fromkeys([*keep, *model.feature_names]))
+    out_schema: dict[str, Any] = {column: source.schema[column] for column in keep}
+    if not keep:
+        out_schema[ROW_COLUMN] = pl.Int64
+    out_schema.update({SCORE_COLUMN: pl.Float64, "model": pl.String, "model_version": pl.Int32})
+    counts = {"rows": 0, "chunks": 0}
+
+    def scored_chunks() -> Iterator[pl.DataFrame]:
+        try:
+            for chunk in source.chunks(needed):
+                if chunk.height == 0:
+                    continue
+                scores = model.run(model.feeds_from_frame(chunk, source.name))
+                kept = (
+                    chunk.select(keep)
+                    if keep
+                    else pl.DataFrame(
+                        {ROW_COLUMN: pl.int_range(counts["rows"], counts["rows"] + chunk.height, eager=True)}
+                    )
+                )
+                yield kept.with_columns(
+                    pl.Series(SCORE_COLUMN, scores),
+                    pl.lit(model.name, dtype=pl.String).alias("model"),
+                    pl.lit(model.version, dtype=pl.Int32).alias("model_version"),
+                )
+                counts["rows"] += chunk.height
+                counts["chunks"] += 1
+                if progress is not None:
+                    progress(chunk.height)
+            if counts["rows"] == 0:
+                raise InputError(f"{source.name}: has no rows; nothing was scored")
+        except pl.exceptions.PolarsError as error:
+            raise InputError(f"{source.name}: cannot read: {_first_line(error)}") from None
+
+    if str(output) == STDIO:
+        _write_stdout(scored_chunks(), out_fmt, out_schema)
+    else:
+        _write_file(scored_chunks, Path(output), out_fmt, out_schema)
+    seconds = time.perf_counter() - started
+    return {
+        "rows": counts["rows"],
+        "seconds": round(seconds, 4),
+        "rows_per_second": round(counts["rows"] / seconds) if seconds > 0 else None,
+        "model": model.name,
+        "version": model.version,
+        "input": source.name,
+        "output": "stdout" if str(output) == STDIO else str(output),
+        "format": out_fmt,
+        "chunks": counts["chunks"],
+        "columns": list(out_schema),
+    }
+
+
+def _id_columns(model: ScoringModel, schema: dict[str, pl.DataType]) -> list[str]:
+    ids = model.spec.id_columns if model.spec else ()
+    return [column for column in ids if column in schema]
+
+
+def _write_file(
+    chunks: Callable[[], Iterator[pl.DataFrame]], target: Path, fmt: str, schema: dict[str, Any]
+) -> None:
+    if not target.parent.exists():
+        raise InputError(f"{target.parent}: no such folder for --output; create it first")
+    failure: list[Exception] = []
+
+    def io_source(with_columns, predicate, n_rows, batch_size) -> Iterator[pl.DataFrame]:  # noqa: ANN001
+        # An error ends the stream quietly and is raised once the sink has finished: raising inside the sink
+        # let its writer create the temp file after our cleanup had run (a race that left a stray file).
+        try:
+            for frame in chunks():
+                yield frame.select(with_columns) if with_columns else frame
+        except Exception as error:  # noqa: BLE001 - handed back to the caller below
+            failure.append(error)
+
+    lazy = register_io_source(io_source, schema=schema)
+    with atomic_path(target, suffix=f".{fmt}") as temp:
+        try:
+            if fmt == "parquet":
+                lazy.sink_parquet(temp)
+            elif fmt == "csv":
+                lazy.sink_csv(temp)
+            else:
+                lazy.sink_ndjson(temp)
+        except Exception:
+            if failure:
+                raise failure[0] from None
+            raise
+        if failure:
+            raise failure[0]
+
+
+def _write_stdout(chunks: Iterator[pl.DataFrame], fmt: str, schema: dict[str, Any]) -> None:
+    stream = sys.stdout.buffer
+    if fmt == "parquet":
+        frames = list(chunks)
+        frame = pl.concat(frames) if frames else pl.DataFrame(schema=schema)
+        buffer = io.BytesIO()
+        frame.write_parquet(buffer)
+        stream.write(buffer.getvalue())
+    else:
+        for index, frame in enumerate(chunks):
+            if fmt == "csv":
+                frame.write_csv(stream, include_header=index == 0)
+            else:
+                frame.write_ndjson(stream)
+    stream.flush()

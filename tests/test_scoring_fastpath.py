@@ -1,0 +1,72 @@
+"""The internal graph rewrites (integer category codes, one numeric block) keep every score identical."""
+
+from __future__ import annotations
+
+import numpy as np
+import onnx
+import polars as pl
+import pytest
+from test_scoring_models import (
+    CATEGORICAL,
+    NUMERIC,
+    fit_logistic,
+    make_table,
+    metadata_for,
+    sklearn_frame,
+    to_onnx_bytes,
+)
+
+import engine.scoring.fastpath as fastpath
+from engine.scoring import ScoringModel
+from engine.scoring.fastpath import UNKNOWN_CODE, StringEncoder, optimise_graph
+
+
+@pytest.fixture(scope="module")
+def fitted() -> tuple[pl.DataFrame, object, bytes]:
+    table = make_table(seed=4)
+    pipeline = fit_logistic(table)
+    return table, pipeline, to_onnx_bytes(pipeline)
+
+
+def test_rewrite_feeds_codes_and_one_block(fitted) -> None:
+    _, _, onnx_bytes = fitted
+    inputs = [(name, "float32") for name in NUMERIC] + [(name, "string") for name in CATEGORICAL]
+    rewritten, plan = optimise_graph(onnx_bytes, inputs)
+    assert sorted(plan.encoders) == sorted(CATEGORICAL)
+    assert [block.columns for block in plan.blocks] == [NUMERIC]
+    graph_inputs = {
+        item.name: item.type.tensor_type.elem_type for item in onnx.load_from_string(rewritten).graph.input
+    }
+    assert graph_inputs == {
+        "shopctl_block_0": onnx.TensorProto.FLOAT,
+        "device": onnx.TensorProto.INT64,
+        "channel": onnx.TensorProto.INT64,
+    }
+
+
+def test_rewritten_and_original_graphs_score_alike(fitted, monkeypatch: pytest.MonkeyPatch) -> None:
+    table, pipeline, onnx_bytes = fitted
+    odd = pl.DataFrame(
+        {
+            "pages": [None, 2.0],
+            "seconds": [5.0, None],
+            "device": ["smart-tv", None],
+            "channel": ["", "email"],
+        },
+        schema={"pages": pl.Float64, "seconds": pl.Float64, "device": pl.String, "channel": pl.String},
+    )
+    frame = pl.concat([table.select(*NUMERIC, *CATEGORICAL), odd])
+    expected = pipeline.predict_proba(sklearn_frame(frame))[:, 1]
+    fast = ScoringModel(onnx_bytes, metadata_for(pipeline, table.height), name="m", version=1)
+    monkeypatch.setattr(fastpath, "_same_outputs", lambda *args: False)
+    plain = ScoringModel(onnx_bytes, metadata_for(pipeline, table.height), name="m", version=1)
+    assert fast._plan.blocks and not plain._plan.blocks and not plain._encoders
+    for model in (fast, plain):
+        assert np.abs(model.predict(frame) - expected).max() < 1e-5
+        assert np.abs(model.predict(frame.to_dicts()) - expected).max() < 1e-5
+
+
+def test_string_encoder_maps_unknowns_to_a_code_no_encoder_lists() -> None:
+    encoder = StringEncoder(["b", "a", ""])
+    assert encoder.encode(pl.Series(["a", "zzz", "", "b"])).tolist() == [1, UNKNOWN_CODE, 2, 0]
+    assert encoder.encode_list(["a", "zzz"]).tolist() == [1, UNKNOWN_CODE]
