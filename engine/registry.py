@@ -6,6 +6,7 @@ half a version; the champion pointer is one atomic file; every change appends a 
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
@@ -284,12 +285,38 @@ class Registry:
             finally:
                 if staging.exists():
                     shutil.rmtree(staging, ignore_errors=True)
-            self._append_history(
-                name, action="register", who=who, why=why, from_version=None, to_version=version
-            )
-            if promote:
-                self._switch(name, version, action="promote", who=who, why=why or "registered as champion")
+            old_pointer = self._read_pointer(name)
+            history_path = self._history_path(name)
+            history_size = history_path.stat().st_size if history_path.exists() else None
+            try:
+                self._append_history(
+                    name, action="register", who=who, why=why, from_version=None, to_version=version
+                )
+                if promote:
+                    self._switch(name, version, action="promote", who=who, why=why or "registered as champion")
+            except BaseException:
+                # A full disk (or Ctrl-C) after the rename must not leave a half-registered version behind.
+                self._undo_register(name, version, old_pointer, history_size)
+                raise
         return version
+
+    def _undo_register(
+        self, name: str, version: int, old_pointer: dict[str, Any] | None, history_size: int | None
+    ) -> None:
+        """Put the champion pointer and history back as they were and remove the new version folder."""
+        with contextlib.suppress(OSError):
+            if old_pointer is None:
+                self._champion_path(name).unlink(missing_ok=True)
+            elif self._read_pointer(name) != old_pointer:
+                atomic_write_json(self._champion_path(name), old_pointer)
+        with contextlib.suppress(OSError):
+            history_path = self._history_path(name)
+            if history_size is None:
+                history_path.unlink(missing_ok=True)
+            else:
+                with open(history_path, "r+b") as handle:
+                    handle.truncate(history_size)
+        shutil.rmtree(self._version_folder(name, version), ignore_errors=True)
 
     def promote(self, name: str, version: int, *, who: str, why: str, forced: bool = False) -> dict[str, Any]:
         """Make version the champion (the previous one stays on the rollback stack); returns the history entry."""

@@ -488,18 +488,7 @@ def test_disk_full_during_ingest(
     "where",
     [
         "version files",
-        pytest.param(
-            "champion pointer",
-            marks=pytest.mark.xfail(
-                strict=True,
-                reason=(
-                    "engine/registry.py Registry.register renames the version folder and appends the 'register' "
-                    "history line before it writes champion.json; when that write fails (disk full) v2 and its "
-                    "history line stay behind, so the registry is not unchanged. Fix: write the pointer before "
-                    "the history line and remove the new version folder if the switch fails."
-                ),
-            ),
-        ),
+        "champion pointer",
     ],
 )
 def test_disk_full_during_train_registration(
