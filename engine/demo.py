@@ -12,7 +12,7 @@ import json
 import re
 import time
 from collections.abc import Callable
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -27,6 +27,8 @@ MODELS = ("conversion", "repurchase")
 MONITOR_MINUTES = 2
 DEMO_FOLDER = "demo"  # data/demo/ marks a workspace the demo made (and may therefore reuse)
 STEPS = 8
+# Daily windows the demo monitors (oldest first) so the console has history to chart.
+HISTORY_DAYS = 7
 MONITOR_JOB = re.compile(r"(\[schedule\.jobs\.monitor\][^\[]*?\bminutes\s*=\s*)([0-9.]+)")
 
 
@@ -76,6 +78,7 @@ def run_demo(
     seed: int = 7,
     progress: Progress | None = None,
     sessions_per_day: float = 1500,
+    history_days: int = HISTORY_DAYS,
 ) -> dict[str, Any]:
     """Simulate, ingest, build features, train and register both models, score a batch, monitor; the summary."""
     from engine.features import build_features
@@ -154,9 +157,11 @@ def run_demo(
     scoring = score_file(workspace, "conversion", workspace.features_dir / "sessions.parquet", scores_file)
     timed("score", since)
 
-    step("running one monitoring pass", 7)
+    step(f"monitoring the last {history_days} days, one day at a time", 7)
     since = time.perf_counter()
-    monitoring = _monitor_once(workspace)
+    monitoring = _monitor_recent_days(
+        workspace, date.fromisoformat(start) + timedelta(days=days), max(1, min(history_days, days))
+    )
     timed("monitor", since)
     step("done", STEPS)
 
@@ -214,13 +219,14 @@ def _feature_counts(features: dict[str, Any]) -> dict[str, Any]:
     return counts
 
 
-def _monitor_once(workspace: Workspace) -> dict[str, Any]:
-    """One monitoring pass so the TUI has data; absent monitoring code is reported, not fatal."""
-    try:
-        from engine.monitoring.run import run_monitor
-    except ImportError as error:
-        return {"ran": False, "reason": f"monitoring is not available in this build ({error})"}
-    result = run_monitor(workspace)
+def _monitor_recent_days(workspace: Workspace, end: date, history_days: int) -> dict[str, Any]:
+    """Daily monitoring windows for the last few days, oldest first, so the console opens on charts with a
+    history; the summary is the newest window's. Re-running replaces the same windows."""
+    from engine.monitoring.run import run_monitor
+
+    for back in range(history_days - 1, 0, -1):
+        run_monitor(workspace, window="1d", at=(end - timedelta(days=back)).isoformat())
+    result = run_monitor(workspace, window="1d", at=end.isoformat())
     window = result.get("window") or {}
     return {
         "ran": True,

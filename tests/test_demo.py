@@ -15,10 +15,11 @@ from console.cli.main import app
 from engine.demo import run_demo, schedule_monitor_often
 from engine.errors import WorkspaceError
 from engine.registry import Registry
+from engine.store import open_store
 from engine.workspace import init_workspace, open_workspace
 
 runner = CliRunner()
-SMALL = {"days": 30, "seed": 3, "sessions_per_day": 150}
+SMALL = {"days": 30, "seed": 3, "sessions_per_day": 150, "history_days": 3}
 
 
 @pytest.fixture(scope="module")
@@ -51,6 +52,8 @@ def test_demo_builds_a_working_shop(demo_runs) -> None:
     assert scores.height == sessions.height == first["scoring"]["rows"]
     assert scores["score"].is_between(0, 1).all() and set(scores["model_version"]) == {1}
     assert first["monitoring"]["ran"] is True and first["monitoring"]["run_id"]
+    windows = open_store(ws).query("SELECT window_end FROM monitor_runs WHERE source = 'events' ORDER BY window_end")
+    assert len(windows) == 3, "the demo monitors its last three days so the console has history to chart"
     assert any("daemon start" in line for line in first["next"])
 
 
