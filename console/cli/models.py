@@ -23,10 +23,14 @@ def _who() -> str:
         return "cli"
 
 
+# The headline figures of a version, in order of preference (classifiers first, then regressors).
+HEADLINE_METRICS = ("roc_auc", "pr_auc", "rmse", "r2")
+
+
 def _metric_text(metrics: dict[str, Any]) -> str:
     test = metrics.get("test") or metrics.get("validation") or {}
-    shown = [f"{key} {value:.4f}" for key, value in test.items() if isinstance(value, int | float)][:3]
-    return ", ".join(shown) or "-"
+    shown = [f"{key} {test[key]:.3f}" for key in HEADLINE_METRICS if isinstance(test.get(key), int | float)]
+    return " ".join(shown[:2]) or "-"
 
 
 @models_app.command("list")
@@ -48,17 +52,16 @@ def models_list(workspace: WorkspaceOption = None, as_json: JsonOption = False) 
         if not rows:
             info("no models registered yet; train one with `shopctl train conversion` or run `shopctl demo`")
             return
-        table = Table("model", "champion", "latest", "task", "chosen", "test metrics", "created")
+        table = Table("model", "champion", "latest", "chosen", "test metrics", "created (UTC)")
         for row in rows:
             champion = f"v{row['champion']}" if row["champion"] is not None else "none"
             table.add_row(
                 row["name"],
                 champion,
                 f"v{row['latest']}",
-                str(row["task"] or "-"),
                 str(row["chosen"] or "-"),
                 _metric_text(row["metrics"]),
-                str(row["created"] or "-"),
+                str(row["created"] or "-")[:16].replace("T", " "),
             )
         out.print(table)
 
