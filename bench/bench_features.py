@@ -1,6 +1,7 @@
 """Benchmark: session features on simulated events, as shopctl builds them against a plain eager version.
 
-Legs: `read` (the reference: only loading the events into memory), `windowed` (what `shopctl features build` runs: lazy, streaming, one week of events at a time),
+Legs: `read` (the reference: only loading the events into memory), `windowed` (what `shopctl features build` runs: one
+time window of events at a time, history carried between windows),
 `lazy` (`session_features` as one lazy plan, what monitoring and training call), `eager` (the straightforward
 way: read everything, string keys, filters inside the aggregation). Each leg runs in its own subprocess so its
 peak memory (ru_maxrss) is its own. Prints the figures and the command.

@@ -138,3 +138,39 @@ def test_session_table_is_written_in_time_order(workspace) -> None:
     build_features(ws)
     sessions = pl.read_parquet(ws.features_dir / "sessions.parquet")
     assert sessions["session_start"].is_sorted()
+
+
+def test_a_session_crossing_a_window_edge_is_written_once(tmp_path: Path) -> None:
+    from engine.events import conform
+    from engine.features.windows import write_session_table
+
+    day = datetime(2026, 3, 2, tzinfo=UTC)
+    rows = [
+        # s-long: 8 hours before the edge, then 1 hour after it: more than the 6-hour margin before the edge.
+        {"event_time": day.replace(hour=16), "session_id": "s-long", "user_id": "u1", "event_type": "view"},
+        {
+            "event_time": day.replace(day=3, hour=1),
+            "session_id": "s-long",
+            "user_id": "u1",
+            "event_type": "cart",
+        },
+        {"event_time": day.replace(hour=12), "session_id": "s-early", "user_id": "u1", "event_type": "view"},
+        {
+            "event_time": day.replace(day=3, hour=9),
+            "session_id": "s-late",
+            "user_id": "u1",
+            "event_type": "view",
+        },
+    ]
+    events = conform(pl.DataFrame(rows), ["channel"]).collect()
+    target = tmp_path / "sessions.parquet"
+    write_session_table(events.lazy(), ["channel"], day, day.replace(day=4), target, window_days=1)
+    table = pl.read_parquet(target)
+    assert table["session_id"].to_list() == ["s-early", "s-long", "s-late"]  # once each, in time order
+    long_session = table.row(1, named=True)
+    assert (long_session["n_events"], long_session["n_cart"], long_session["duration_seconds"]) == (
+        2,
+        1,
+        9 * 3600,
+    )
+    assert table["prior_sessions"].to_list() == [0, 1, 2]

@@ -1,7 +1,9 @@
 """A user's history strictly before each of their sessions: prior sessions, purchases, spend, days since last.
 
 An as-of join on purchase rows (strictly earlier than the session start) keeps it point-in-time even when a
-user's sessions overlap; anonymous sessions have no history and count as new visitors.
+user's sessions overlap; anonymous sessions have no history and count as new visitors. Users and sessions are
+keyed by 64-bit hashes of their ids (cheaper than strings; a collision among 100 million ids has a probability
+below 1e-3). `UserHistory` carries the same history from one time window to the next (engine.features.windows).
 """
 
 from __future__ import annotations
@@ -9,6 +11,21 @@ from __future__ import annotations
 import polars as pl
 
 SECONDS_PER_DAY = 86_400.0
+HISTORY_COLUMNS = (
+    "prior_sessions",
+    "prior_purchases",
+    "prior_spend",
+    "days_since_last_purchase",
+    "visitor_type",
+)
+# What a user's history holds before a time window: the state UserHistory carries between windows.
+STATE_SCHEMA: dict[str, pl.DataType] = {
+    "_user": pl.UInt64(),
+    "_sessions_before": pl.Int32(),
+    "_orders_before": pl.Int32(),
+    "_spend_before": pl.Float64(),
+    "_last_before": pl.Datetime("us", "UTC"),
+}
 
 
 def purchase_value() -> pl.Expr:
@@ -16,56 +33,177 @@ def purchase_value() -> pl.Expr:
     return pl.col("price").fill_null(0.0) * pl.col("quantity").fill_null(1).cast(pl.Float64)
 
 
-def purchase_history(events: pl.LazyFrame) -> pl.LazyFrame:
-    """Purchase rows of known users in time order with the user's running order count and spend so far."""
-    value = purchase_value()
-    return (
-        events.filter((pl.col("event_type") == "purchase") & pl.col("user_id").is_not_null())
-        .select("user_id", "session_id", "event_time", value.alias("value"))
-        .sort("event_time", "session_id", maintain_order=True)
-        .with_columns(
-            # An order is a session's purchase rows: count the first row of each session once.
-            (pl.int_range(pl.len()).over("session_id") == 0).cast(pl.Int32).alias("order_start"),
-        )
-        .select(
-            "user_id",
-            pl.col("event_time").alias("last_purchase_time"),
-            pl.col("order_start").cum_sum().over("user_id").alias("prior_purchases"),
-            pl.col("value").cum_sum().over("user_id").alias("prior_spend"),
-        )
+def session_key() -> pl.Expr:
+    """The 64-bit key of `session_id` that sessions are grouped and joined on."""
+    return pl.col("session_id").hash(seed=0)
+
+
+def user_key() -> pl.Expr:
+    """The 64-bit key of `user_id` (null for anonymous rows) that histories are grouped on."""
+    return pl.when(pl.col("user_id").is_not_null()).then(pl.col("user_id").hash(seed=0))
+
+
+def purchase_rows(events: pl.LazyFrame) -> pl.LazyFrame:
+    """Purchase rows of known users: user and session keys, time and value."""
+    return events.filter((pl.col("event_type") == "purchase") & pl.col("user_id").is_not_null()).select(
+        user_key().alias("_user"),
+        session_key().alias("_key"),
+        "event_time",
+        purchase_value().alias("_value"),
     )
 
 
-def add_user_history(sessions: pl.LazyFrame, events: pl.LazyFrame) -> pl.LazyFrame:
-    """Add prior_sessions, prior_purchases, prior_spend, days_since_last_purchase and visitor_type."""
-    known = pl.col("user_id").is_not_null()
+def _orders(purchases: pl.LazyFrame, ordered: pl.Series | None) -> pl.LazyFrame:
+    """Purchase rows in time order, flagged `_order_start` on each session's first one (an order)."""
+    first_row = pl.col("_key").is_first_distinct()
+    if ordered is not None and ordered.len():
+        # The session's first purchase lies in an earlier window: this row continues that order.
+        first_row = first_row & ~pl.col("_key").is_in(ordered.implode())
+    return purchases.sort("event_time", "_key", maintain_order=True).with_columns(
+        first_row.cast(pl.Int32).alias("_order_start")
+    )
+
+
+def _history_columns(
+    sessions: pl.LazyFrame, orders: pl.LazyFrame, users: pl.LazyFrame | None
+) -> pl.LazyFrame:
+    """HISTORY_COLUMNS of the sessions in time order (session_start, then key), from flagged purchase rows and
+    (optionally) the users' history before; computed on a narrow frame so sorts and joins move little data."""
     start = pl.col("session_start")
-    ordered = sessions.sort("session_start")
+    known = pl.col("_user").is_not_null()
+    running = orders.select(
+        "_user",
+        pl.col("event_time").alias("_last_purchase"),
+        pl.col("_order_start").cum_sum().over("_user").alias("_orders"),
+        pl.col("_value").cum_sum().over("_user").alias("_spend"),
+    )
+    # One sort by user and time serves both the as-of join (time order within each user) and the count of the
+    # user's earlier sessions: the first row of the user's run of equal starts minus the user's first row.
+    row = pl.int_range(pl.len(), dtype=pl.Int64)
+    user_changes = (pl.col("_user") != pl.col("_user").shift(1)).fill_null(True)
+    start_changes = user_changes | (start != start.shift(1)).fill_null(True)
+    ordered = (
+        sessions.select("_key", "_user", "session_start")
+        .sort("_user", "session_start", "_key")
+        .with_columns(
+            (
+                pl.when(start_changes).then(row).forward_fill()
+                - pl.when(user_changes).then(row).forward_fill()
+            ).alias("_earlier_sessions")
+        )
+    )
     joined = ordered.join_asof(
-        purchase_history(events),
+        running,
         left_on="session_start",
-        right_on="last_purchase_time",
-        by="user_id",
+        right_on="_last_purchase",
+        by="_user",
         strategy="backward",
         allow_exact_matches=False,
         check_sortedness=False,
     )
-    prior_sessions = (
-        pl.when(known)
-        .then(start.rank("min").over(pl.col("user_id").hash(seed=0)) - 1)
-        .otherwise(0)
-        .cast(pl.Int32)
+    sessions_before: pl.Expr = pl.lit(0, dtype=pl.Int32)
+    orders_before: pl.Expr = pl.lit(0, dtype=pl.Int32)
+    spend_before: pl.Expr = pl.lit(0.0)
+    last_before: pl.Expr = pl.lit(None, dtype=pl.Datetime("us", "UTC"))
+    if users is not None:
+        joined = joined.join(users, on="_user", how="left", maintain_order="left")
+        sessions_before = pl.col("_sessions_before").fill_null(0)
+        orders_before = pl.col("_orders_before").fill_null(0)
+        spend_before = pl.col("_spend_before").fill_null(0.0)
+        last_before = pl.col("_last_before")
+    matched = pl.col("_last_purchase").is_not_null()
+    last_purchase = pl.coalesce(pl.col("_last_purchase"), last_before)
+    return (
+        joined.with_columns(
+            pl.when(known)
+            .then(pl.col("_earlier_sessions").cast(pl.Int32) + sessions_before)
+            .otherwise(0)
+            .cast(pl.Int32)
+            .alias("prior_sessions"),
+            pl.when(matched)
+            .then(orders_before + pl.col("_orders"))
+            .otherwise(orders_before)
+            .cast(pl.Int32)
+            .alias("prior_purchases"),
+            pl.when(matched)
+            .then(spend_before + pl.col("_spend"))
+            .otherwise(spend_before)
+            .alias("prior_spend"),
+            ((start - last_purchase).dt.total_seconds(fractional=True) / SECONDS_PER_DAY).alias(
+                "days_since_last_purchase"
+            ),
+        )
+        .with_columns(
+            pl.when(pl.col("prior_sessions") > 0)
+            .then(pl.lit("returning"))
+            .otherwise(pl.lit("new"))
+            .alias("visitor_type"),
+        )
+        .sort("session_start", "_key")
+        .select(HISTORY_COLUMNS)
     )
-    return joined.with_columns(
-        prior_sessions.alias("prior_sessions"),
-        pl.col("prior_purchases").fill_null(0).cast(pl.Int32),
-        pl.col("prior_spend").fill_null(0.0),
-        ((start - pl.col("last_purchase_time")).dt.total_seconds(fractional=True) / SECONDS_PER_DAY).alias(
-            "days_since_last_purchase"
-        ),
-    ).with_columns(
-        pl.when(pl.col("prior_sessions") > 0)
-        .then(pl.lit("returning"))
-        .otherwise(pl.lit("new"))
-        .alias("visitor_type"),
-    )
+
+
+def _attach(sessions: pl.LazyFrame, history: pl.LazyFrame) -> pl.LazyFrame:
+    """The sessions in time order with their history columns (from _history_columns) beside them."""
+    return pl.concat([sessions.sort("session_start", "_key"), history], how="horizontal")
+
+
+def add_user_history(sessions: pl.LazyFrame, purchases: pl.LazyFrame) -> pl.LazyFrame:
+    """Add prior_sessions, prior_purchases, prior_spend, days_since_last_purchase and visitor_type.
+
+    `sessions` needs `_key`, `_user` and `session_start`; `purchases` is `purchase_rows(events)`.
+    The result is in time order (session_start, then key).
+    """
+    return _attach(sessions, _history_columns(sessions, _orders(purchases, None), None))
+
+
+class UserHistory:
+    """Users' history carried from one time window to the next, so a window's sessions see every earlier one.
+
+    Per user: sessions, orders and spend before the window and the last purchase time; plus the keys of
+    still-open sessions whose order began in an earlier window (their later purchase rows are not new orders).
+    """
+
+    def __init__(self) -> None:
+        self.users_ = pl.DataFrame(schema=STATE_SCHEMA)
+        self.ordered_ = pl.Series("_key", [], dtype=pl.UInt64)
+
+    def add(self, sessions: pl.DataFrame, purchases: pl.DataFrame, open_keys: pl.Series) -> pl.DataFrame:
+        """History columns for a window's sessions (in time order); then fold the window into the state.
+
+        `purchases` are the purchase rows of the window's time range (every session's, even one begun in an
+        earlier window); `open_keys` the sessions still running at the window's end.
+        """
+        # Small frames: polars' in-memory engine sorts and joins them faster than its streaming one.
+        orders = _orders(purchases.lazy(), self.ordered_).collect(engine="in-memory")
+        history = _history_columns(sessions.lazy(), orders.lazy(), self.users_.lazy()).collect(
+            engine="in-memory"
+        )
+        table = _attach(sessions.lazy(), history.lazy()).collect(engine="in-memory")
+        session_counts = (
+            sessions.filter(pl.col("_user").is_not_null())
+            .group_by("_user")
+            .agg(pl.len().cast(pl.Int32).alias("_sessions_before"))
+        )
+        order_totals = orders.group_by("_user").agg(
+            pl.col("_order_start").sum().cast(pl.Int32).alias("_orders_before"),
+            pl.col("_value").sum().alias("_spend_before"),
+            pl.col("event_time").max().alias("_last_before"),
+        )
+        window = session_counts.join(order_totals, on="_user", how="full", coalesce=True)
+        self.users_ = (
+            pl.concat(
+                [self.users_, window.select(pl.col(name).cast(dtype) for name, dtype in STATE_SCHEMA.items())]
+            )
+            .group_by("_user")
+            .agg(
+                pl.col("_sessions_before").sum().cast(pl.Int32),
+                pl.col("_orders_before").sum().cast(pl.Int32),
+                pl.col("_spend_before").sum(),
+                pl.col("_last_before").max(),
+            )
+        )
+        ordered = pl.concat([self.ordered_, orders["_key"]]).unique()
+        self.ordered_ = ordered.filter(ordered.is_in(open_keys.implode()))
+        return table

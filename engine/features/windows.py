@@ -1,25 +1,28 @@
 """Write the session table window by window, so peak memory follows one window of events, not the whole log.
 
 Each window holds about EVENTS_PER_WINDOW events (whole days) and aggregates the sessions that start inside it,
-reading 6 more hours of events on either side so a session crossing the window edge is seen whole (only a session
-longer than 6 hours, in practice a bot, would be cut). The user history then runs once over a narrow table of all
-sessions (id, user, start) and is joined onto the window parts while they stream to the final file.
+reading MARGIN (6 hours) more events after its end so a session crossing the edge is seen whole (only a session
+running on for more than 6 hours after the edge, in practice a bot, would be cut). The keys of sessions still
+open at the edge pass to the next window, which leaves them out: every session is written once, by the window
+it started in. The users' history (engine.features.history.UserHistory) is carried from window to window the
+same way, and each finished window streams straight into the final Parquet file: no intermediate files.
 """
 
 from __future__ import annotations
 
-import tempfile
-from collections.abc import Iterable
+import math
+from collections.abc import Iterable, Iterator
 from datetime import datetime, timedelta
 from pathlib import Path
 
 import polars as pl
+from polars.io.plugins import register_io_source
 
 from engine.atomic import atomic_write_with
-from engine.features.history import add_user_history
-from engine.features.sessions import HISTORY_COLUMNS, session_aggregates, session_columns, with_dimensions
+from engine.features.history import UserHistory, purchase_rows
+from engine.features.sessions import event_columns, session_aggregates, session_columns, session_features
 
-EVENTS_PER_WINDOW = 1_000_000  # peak memory follows this: a few hundred MB
+EVENTS_PER_WINDOW = 700_000  # peak memory follows this (about 500 bytes an event at 10 M events)
 MAX_WINDOW_DAYS = 28
 MARGIN = timedelta(hours=6)
 
@@ -37,8 +40,51 @@ def _windows(first_event: datetime, end: datetime, window_days: int) -> list[tup
 def window_days_for(first_event: datetime, end: datetime, total_events: int) -> int:
     """Whole days per window so one window holds about EVENTS_PER_WINDOW events."""
     span_days = max((end - first_event).total_seconds() / 86_400, 1.0)
-    per_day = max(total_events, 1) / span_days
-    return int(min(max(EVENTS_PER_WINDOW // max(per_day, 1.0), 1), MAX_WINDOW_DAYS))
+    # Rounded before the floor so that exactly 3 windows' worth of days is 3, not 2.999999.
+    days = math.floor(round(EVENTS_PER_WINDOW * span_days / max(total_events, 1), 6))
+    return int(min(max(days, 1), MAX_WINDOW_DAYS))
+
+
+def session_table_windows(
+    events: pl.LazyFrame, dimensions: list[str], first_event: datetime, end: datetime, window_days: int
+) -> Iterator[pl.DataFrame]:
+    """The session table of events before `end`, one window's sessions at a time, in time order."""
+    columns = session_columns(dimensions)
+    events = event_columns(events.filter(pl.col("event_time") < end), dimensions)
+    time = pl.col("event_time")
+    start_time = pl.col("session_start")
+    history = UserHistory()
+    open_keys = pl.Series("_key", [], dtype=pl.UInt64)
+    for start, stop in _windows(first_event, end, window_days):
+        chunk = events.filter((time >= start) & (time < stop + MARGIN)).collect(engine="streaming")
+        aggregates = session_aggregates(chunk, dimensions).collect(engine="streaming")
+        # A session begun in an earlier window is that window's; one starting after `stop` is the next one's.
+        begun = aggregates.filter((start_time < stop) & ~pl.col("_key").is_in(open_keys.implode()))
+        open_keys = aggregates.filter((start_time < stop) & (pl.col("_last_event") >= stop))["_key"]
+        purchases = purchase_rows(chunk.lazy().filter(time < stop)).collect()
+        yield history.add(begun, purchases, open_keys).select(columns)
+
+
+def _stream_parquet(frames: Iterable[pl.DataFrame], schema: pl.Schema, path: Path) -> None:
+    """Write frames, in order, as one Parquet file without holding more than one of them in memory."""
+
+    def source(
+        with_columns: list[str] | None, predicate: pl.Expr | None, n_rows: int | None, batch_size: int | None
+    ) -> Iterator[pl.DataFrame]:
+        left = n_rows
+        for frame in frames:
+            if predicate is not None:
+                frame = frame.filter(predicate)
+            if with_columns is not None:
+                frame = frame.select(with_columns)
+            if left is not None:
+                frame, left = frame.head(left), left - min(left, frame.height)
+            yield frame
+            if left == 0:
+                return
+
+    table = register_io_source(source, schema=schema)
+    table.sink_parquet(path, compression="zstd", statistics=True)
 
 
 def write_session_table(
@@ -57,25 +103,7 @@ def write_session_table(
         if total_events is None:
             total_events = events.filter(pl.col("event_time") < end).select(pl.len()).collect().item()
         window_days = window_days_for(first_event, end, total_events)
-    events = with_dimensions(events.filter(pl.col("event_time") < end), dimensions)
-    time = pl.col("event_time")
+    schema = session_features(events.clear(), dimensions).collect_schema()
+    frames = session_table_windows(events, dimensions, first_event, end, window_days)
     target.parent.mkdir(parents=True, exist_ok=True)
-    with tempfile.TemporaryDirectory(prefix=".sessions-parts-", dir=target.parent) as folder:
-        parts: list[Path] = []
-        for index, (start, stop) in enumerate(_windows(first_event, end, window_days)):
-            chunk = events.filter((time >= start - MARGIN) & (time < stop + MARGIN))
-            starts_inside = (pl.col("session_start") >= start) & (pl.col("session_start") < stop)
-            part = Path(folder) / f"part-{index:05d}.parquet"
-            aggregates = (
-                session_aggregates(chunk, dimensions).filter(starts_inside).sort("session_start", "_key")
-            )
-            aggregates.sink_parquet(part, compression="lz4")
-            parts.append(part)
-        sessions = pl.scan_parquet(parts)
-        narrow = sessions.select("_key", "session_id", "user_id", "session_start")
-        # Collected on its own (a narrow frame) so the final join below streams the wide parts to disk.
-        history = add_user_history(narrow, events).select("_key", *HISTORY_COLUMNS).collect()
-        # Parts are in window order and sorted inside, so keeping the left order writes the table in time order.
-        table = sessions.join(history.lazy(), on="_key", how="left", maintain_order="left")
-        table = table.select(session_columns(dimensions))
-        atomic_write_with(target, lambda path: table.sink_parquet(path, compression="zstd", statistics=True))
+    atomic_write_with(target, lambda path: _stream_parquet(frames, schema, path))
