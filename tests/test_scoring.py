@@ -153,6 +153,8 @@ def test_cli_json_reports_throughput(workspace, table, tmp_path) -> None:
     payload = json.loads(result.stdout)
     assert {"rows", "seconds", "rows_per_second", "model", "version"} <= set(payload)
     assert payload["rows"] == 400 and payload["format"] == "csv"
+    # The time inside the model (feeds + session) is reported apart from reading and writing.
+    assert 0 < payload["model_seconds"] <= payload["seconds"]
 
 
 def _bad_inputs(table: pl.DataFrame, tmp_path: Path) -> dict[str, tuple[Path, str]]:

@@ -70,3 +70,37 @@ def test_string_encoder_maps_unknowns_to_a_code_no_encoder_lists() -> None:
     encoder = StringEncoder(["b", "a", ""])
     assert encoder.encode(pl.Series(["a", "zzz", "", "b"])).tolist() == [1, UNKNOWN_CODE, 2, 0]
     assert encoder.encode_list(["a", "zzz"]).tolist() == [1, UNKNOWN_CODE]
+
+
+def test_scalers_become_sub_and_mul_with_identical_scores(fitted, monkeypatch: pytest.MonkeyPatch) -> None:
+    table, pipeline, onnx_bytes = fitted
+    inputs = [(name, "float32") for name in NUMERIC] + [(name, "string") for name in CATEGORICAL]
+    rewritten, plan = optimise_graph(onnx_bytes, inputs)
+    assert plan.scalers == 1
+    op_types = [node.op_type for node in onnx.load_from_string(rewritten).graph.node]
+    assert "Scaler" not in op_types and {"Sub", "Mul"} <= set(op_types)
+    fast = ScoringModel(onnx_bytes, metadata_for(pipeline, table.height), name="m", version=1)
+    monkeypatch.setattr(fastpath, "_scalers_as_arithmetic", lambda model, plan: None)
+    with_scaler = ScoringModel(onnx_bytes, metadata_for(pipeline, table.height), name="m", version=1)
+    assert with_scaler._plan.scalers == 0
+    frame = table.select(*NUMERIC, *CATEGORICAL)
+    # The same two float32 operations per value: bit-identical, not merely close.
+    assert np.array_equal(fast.predict(frame), with_scaler.predict(frame))
+
+
+def test_scaler_on_double_input_is_left_alone() -> None:
+    from onnx import TensorProto, helper
+
+    node = helper.make_node("Scaler", ["x"], ["y"], domain="ai.onnx.ml", offset=[1.0], scale=[2.0])
+    graph = helper.make_graph(
+        [node],
+        "g",
+        [helper.make_tensor_value_info("x", TensorProto.DOUBLE, [None, 1])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, [None, 1])],
+    )
+    model = helper.make_model(
+        graph, opset_imports=[helper.make_opsetid("", 18), helper.make_opsetid("ai.onnx.ml", 3)]
+    )
+    rewritten, plan = optimise_graph(model.SerializeToString(), [("x", "float64")])
+    assert plan.scalers == 0
+    assert [node.op_type for node in onnx.load_from_string(rewritten).graph.node] == ["Scaler"]

@@ -7,6 +7,9 @@ Two costs dominated batch scoring of our pipelines:
   and polars maps strings to codes natively;
 - Concat of many [N, 1] numeric inputs: a per-row, per-input copy. When a Concat(axis=1) takes only numeric
   graph inputs that nothing else reads, they become one [N, k] input that polars fills in one pass.
+A third rewrite changes no input: ai.onnx.ml Scaler on a float tensor becomes Sub + Mul with the same float32
+constants (the same two float32 operations per value, vectorised; Scaler's kernel is a scalar loop, about 80 ms
+per 262,144 rows for the stack's two scalers).
 The caller still feeds one column per input; a rewrite is kept only if it reproduces the original graph's
 outputs on a probe batch.
 """
@@ -23,6 +26,7 @@ ENCODER_OPS = {"OneHotEncoder": "cats_strings", "LabelEncoder": "keys_strings"}
 INT_ATTRIBUTE = {"cats_strings": "cats_int64s", "keys_strings": "keys_int64s"}
 FLOAT_TYPES = {1: ("float32", np.float32), 11: ("float64", np.float64)}  # onnx TensorProto FLOAT, DOUBLE
 UNKNOWN_CODE = -1
+SAME_TYPE_OPS = {"Imputer", "Identity"}
 BLOCK_PREFIX = "shopctl_block_"
 
 
@@ -61,6 +65,7 @@ class FeedPlan:
 
     encoders: dict[str, StringEncoder] = field(default_factory=dict)
     blocks: list[NumericBlock] = field(default_factory=list)
+    scalers: int = 0  # Scaler nodes rewritten as Sub + Mul (no effect on the feeds)
 
     @property
     def blocked_columns(self) -> set[str]:
@@ -90,7 +95,8 @@ def optimise_graph(onnx_bytes: bytes, inputs: Sequence[tuple[str, str]]) -> tupl
     plan = FeedPlan()
     _encode_strings(model.graph, [name for name, dtype in inputs if dtype == "string"], plan)
     _block_numeric(model.graph, {name for name, dtype in inputs if dtype in ("float32", "float64")}, plan)
-    if not plan.encoders and not plan.blocks:
+    _scalers_as_arithmetic(model, plan)
+    if not plan.encoders and not plan.blocks and not plan.scalers:
         return onnx_bytes, plan
     rewritten = model.SerializeToString()
     if not _same_outputs(onnx_bytes, rewritten, plan):
@@ -175,6 +181,55 @@ def _block_numeric(graph, numeric_inputs: set[str], plan: FeedPlan) -> None:  # 
             if graph_output.name == output:
                 graph.node.append(helper.make_node("Identity", [block_name], [output]))
         plan.blocks.append(NumericBlock(block_name, tuple(columns), FLOAT_TYPES[elem_type][0]))
+
+
+def _scalers_as_arithmetic(model, plan: FeedPlan) -> None:  # noqa: ANN001 - onnx.ModelProto
+    """Replace each ai.onnx.ml Scaler whose input is a float tensor by Sub(offset) then Mul(scale)."""
+    import onnx
+    from onnx import TensorProto, helper, numpy_helper
+
+    graph = model.graph
+    if not any(node.op_type == "Scaler" for node in graph.node):
+        return
+    try:
+        inferred = onnx.shape_inference.infer_shapes(model).graph
+    except Exception:  # noqa: BLE001 - no type information: leave the scalers alone
+        return
+    elem_types = {
+        item.name: item.type.tensor_type.elem_type
+        for item in [*inferred.input, *inferred.value_info, *inferred.output]
+        if item.type.tensor_type.elem_type
+    }
+    for node in graph.node:  # onnx infers no types for some ai.onnx.ml ops whose output type is their input's
+        if node.op_type in SAME_TYPE_OPS and node.input and node.input[0] in elem_types:
+            elem_types.setdefault(node.output[0], elem_types[node.input[0]])
+    for position, node in reversed(list(enumerate(graph.node))):
+        if node.op_type != "Scaler" or node.domain != "ai.onnx.ml":
+            continue
+        if elem_types.get(node.input[0]) != TensorProto.FLOAT:
+            continue
+        offset = _attribute(node, "offset")
+        scale = _attribute(node, "scale")
+        offsets = np.asarray(list(offset.floats) if offset is not None else [0.0], dtype=np.float32)
+        scales = np.asarray(list(scale.floats) if scale is not None else [1.0], dtype=np.float32)
+        stem = f"shopctl_scaler_{plan.scalers}"
+        constants = [
+            numpy_helper.from_array(offsets if offsets.size else np.zeros(1, np.float32), f"{stem}_offset"),
+            numpy_helper.from_array(scales if scales.size else np.ones(1, np.float32), f"{stem}_scale"),
+        ]
+        graph.initializer.extend(constants)
+        replacement = [
+            helper.make_node(
+                "Sub", [node.input[0], f"{stem}_offset"], [f"{stem}_centred"], name=f"{stem}_sub"
+            ),
+            helper.make_node(
+                "Mul", [f"{stem}_centred", f"{stem}_scale"], [node.output[0]], name=f"{stem}_mul"
+            ),
+        ]
+        graph.node.remove(node)
+        for offset_in_list, new_node in enumerate(replacement):
+            graph.node.insert(position + offset_in_list, new_node)
+        plan.scalers += 1
 
 
 def _same_outputs(original: bytes, rewritten: bytes, plan: FeedPlan) -> bool:

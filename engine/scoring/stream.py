@@ -185,13 +185,16 @@ def score_file(
         out_schema[ROW_COLUMN] = pl.Int64
     out_schema.update({SCORE_COLUMN: pl.Float64, "model": pl.String, "model_version": pl.Int32})
     counts = {"rows": 0, "chunks": 0}
+    model_seconds = [0.0]  # time spent building feeds and running the session, to tell model cost from I/O
 
     def scored_chunks() -> Iterator[pl.DataFrame]:
         try:
             for chunk in source.chunks(needed):
                 if chunk.height == 0:
                     continue
+                model_started = time.perf_counter()
                 scores = model.run(model.feeds_from_frame(chunk, source.name))
+                model_seconds[0] += time.perf_counter() - model_started
                 kept = (
                     chunk.select(keep)
                     if keep
@@ -222,6 +225,7 @@ def score_file(
         "rows": counts["rows"],
         "seconds": round(seconds, 4),
         "rows_per_second": round(counts["rows"] / seconds) if seconds > 0 else None,
+        "model_seconds": round(model_seconds[0], 4),
         "model": model.name,
         "version": model.version,
         "input": source.name,
