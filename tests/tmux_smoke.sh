@@ -16,7 +16,7 @@ SESSION="shopctl-smoke-$$"
 command -v tmux >/dev/null || { echo "tmux is not installed" >&2; exit 77; }
 [ -f "$WORKSPACE/config.toml" ] || { echo "$WORKSPACE: not a workspace (run: shopctl demo)" >&2; exit 2; }
 
-cleanup() { tmux kill-session -t "$SESSION" 2>/dev/null || true; }
+cleanup() { tmux kill-session -t "$SESSION" 2>/dev/null || true; rm -f "${STATUS_FILE:-}"; }
 trap cleanup EXIT
 
 screen() { tmux capture-pane -p -t "$SESSION"; }
@@ -51,8 +51,11 @@ wait_gone() {  # wait until the text has left the screen (a dialog closed)
 
 press() { tmux send-keys -t "$SESSION" "$@"; }
 
+# The console's exit status is written to a file by the pane's shell: tmux 3.3's #{pane_dead_status} is sometimes
+# left empty when the terminal closes before the process is reaped.
+STATUS_FILE="$(mktemp)"
 tmux new-session -d -s "$SESSION" -x 80 -y 24 \
-    "TERM=xterm-256color $(printf '%q' "$SHOPCTL") tui -w $(printf '%q' "$WORKSPACE")"
+    "TERM=xterm-256color $(printf '%q' "$SHOPCTL") tui -w $(printf '%q' "$WORKSPACE"); echo \$? > $(printf '%q' "$STATUS_FILE")"
 tmux set-option -t "$SESSION" remain-on-exit on >/dev/null
 
 wait_for "[Overview]"
@@ -69,7 +72,7 @@ press Escape && wait_gone "Same from a shell"
 press q
 
 deadline=$((SECONDS + TIMEOUT))
-until [ "$(tmux display-message -p -t "$SESSION" '#{pane_dead}')" = "1" ]; do
+until [ -s "$STATUS_FILE" ]; do
     if [ "$SECONDS" -ge "$deadline" ]; then
         echo "FAIL: q did not quit the console; the screen was:" >&2
         screen >&2
@@ -77,7 +80,7 @@ until [ "$(tmux display-message -p -t "$SESSION" '#{pane_dead}')" = "1" ]; do
     fi
     sleep 0.2
 done
-status="$(tmux display-message -p -t "$SESSION" '#{pane_dead_status}')"
+status="$(cat "$STATUS_FILE")"
 if [ "$status" != "0" ]; then
     echo "FAIL: shopctl tui exited with $status; the screen was:" >&2
     screen >&2
