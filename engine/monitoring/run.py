@@ -20,6 +20,7 @@ from engine.errors import InputError, ShopctlError
 from engine.locks import workspace_lock
 from engine.monitoring import kpis, quality
 from engine.monitoring.alerts import evaluate, severity_rank
+from engine.monitoring.sinks import alert_payload
 from engine.monitoring.windows import (
     Window,
     baseline_windows,
@@ -563,28 +564,10 @@ def run_monitor(
         "backfill": backfill,
         "checks": checks,
         "firing": firing,
-        "alerts": [_alert_summary(alert) for alert in open_alerts],
+        "alerts": [alert_payload(alert) for alert in open_alerts],
         "errors": errors,
         "retention": retention,
     }
-
-
-def _alert_summary(alert: dict[str, Any]) -> dict[str, Any]:
-    keys = (
-        "id",
-        "rule",
-        "metric",
-        "scope",
-        "model",
-        "severity",
-        "state",
-        "message",
-        "value",
-        "opened",
-        "updated",
-        "consecutive",
-    )
-    return {key: alert.get(key) for key in keys}
 
 
 def alerts_at_or_above(payload: dict[str, Any], fail_on: str) -> list[dict[str, Any]]:
