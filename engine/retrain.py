@@ -250,41 +250,24 @@ def _decide(
 
 def _train_challenger(ws: Workspace, train_frame: pl.DataFrame, spec: TableSpec) -> dict[str, Any]:
     """Fit the configured candidates on the training window, export the winner to ONNX, check parity, profile it."""
-    from engine.monitoring.profile import build_reference_profile
-    from models.onnx_export import (
-        OnnxPredictor,
-        input_metadata,
-        output_metadata,
-        parity_max_abs_diff,
-        to_onnx_bytes,
-    )
+    from engine.train_run import export_onnx, reference_profile
     from models.training import train
 
     config = ws.settings.training
+    # The trained spec (used by export_onnx) may drop columns with no values in the training rows.
     trained = train(train_frame, spec, config)
-    spec = trained.spec  # train() may drop columns with no values in the training rows
-    onnx_bytes = to_onnx_bytes(trained.pipeline, spec)
-    test_features, _ = trained.part("test")
-    parity = parity_max_abs_diff(trained.pipeline, onnx_bytes, test_features, spec)
-    inputs, output = input_metadata(spec), output_metadata(spec.task)
-    predictor = OnnxPredictor(onnx_bytes, inputs, output)
-    reference = np.concatenate([trained.split.validation, trained.split.test])
-    profile = build_reference_profile(
-        trained.table[reference],
-        spec,
-        scores=predictor.predict(trained.features[reference]),
-        labels=trained.labels[reference],
-        threshold=trained.threshold if trained.threshold is not None else 0.5,
-        seed=config.seed,
+    exported = export_onnx(trained)
+    profile, predictor = reference_profile(
+        trained, exported.onnx_bytes, exported.inputs, exported.output, seed=config.seed
     )
     return {
         "trained": trained,
         "chosen": trained.chosen,
         "threshold": trained.threshold,
-        "onnx": onnx_bytes,
-        "inputs": inputs,
-        "output": output,
-        "parity": parity,
+        "onnx": exported.onnx_bytes,
+        "inputs": exported.inputs,
+        "output": exported.output,
+        "parity": exported.parity,
         "predictor": predictor,
         "profile": profile,
     }
@@ -336,15 +319,10 @@ def _record(
 
 
 def _with_properties(challenger: dict[str, Any]) -> bytes:
-    from models.onnx_export import with_metadata
+    from engine.train_run import stamp_properties
 
-    return with_metadata(
-        challenger["onnx"],
-        {
-            "shopctl.inputs": challenger["inputs"],
-            "shopctl.output": challenger["output"],
-            "shopctl.threshold": challenger["threshold"],
-        },
+    return stamp_properties(
+        challenger["onnx"], challenger["inputs"], challenger["output"], challenger["threshold"]
     )
 
 

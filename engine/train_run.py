@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Callable
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -30,6 +30,58 @@ TASK_TARGETS = {
 }
 
 Progress = Callable[[str, int, int], None]
+
+
+@dataclass(frozen=True)
+class ExportedModel:
+    """A trained winner as one ONNX file, with its input/output contract and parity against scikit-learn."""
+
+    onnx_bytes: bytes
+    inputs: list[dict[str, Any]]
+    output: dict[str, Any]
+    parity: float
+
+
+def export_onnx(result: Any) -> ExportedModel:
+    """Convert a TrainResult's chosen pipeline to ONNX and measure parity on its test rows."""
+    from models.onnx_export import input_metadata, output_metadata, parity_max_abs_diff, to_onnx_bytes
+
+    spec = result.spec
+    onnx_bytes = to_onnx_bytes(result.pipeline, spec)
+    test_features, _ = result.part("test")
+    parity = parity_max_abs_diff(result.pipeline, onnx_bytes, test_features, spec)
+    return ExportedModel(onnx_bytes, input_metadata(spec), output_metadata(spec.task), parity)
+
+
+def reference_profile(
+    result: Any, onnx_bytes: bytes, inputs: list[dict[str, Any]], output: dict[str, Any], *, seed: int
+) -> tuple[dict[str, Any], Any]:
+    """The reference profile of the validation and test rows as scored by the ONNX file; (profile, predictor)."""
+    from engine.monitoring.profile import build_reference_profile
+    from models.onnx_export import OnnxPredictor
+
+    predictor = OnnxPredictor(onnx_bytes, inputs, output)
+    positions = np.concatenate([result.split.validation, result.split.test])
+    profile = build_reference_profile(
+        result.table[positions],
+        result.spec,
+        scores=predictor.predict(result.features[positions]),
+        labels=result.labels[positions] if result.spec.task == "binary" else None,
+        threshold=result.threshold if result.threshold is not None else 0.5,
+        seed=seed,
+    )
+    return profile, predictor
+
+
+def stamp_properties(
+    onnx_bytes: bytes, inputs: list[dict[str, Any]], output: dict[str, Any], threshold: float | None
+) -> bytes:
+    """Embed the input/output contract and threshold in the ONNX file's metadata properties."""
+    from models.onnx_export import with_metadata
+
+    return with_metadata(
+        onnx_bytes, {"shopctl.inputs": inputs, "shopctl.output": output, "shopctl.threshold": threshold}
+    )
 
 
 def parse_candidates(candidates: str | list[str] | None, default: list[str]) -> list[str]:
@@ -186,16 +238,7 @@ def train_and_register(
     progress: Progress | None = None,
 ) -> dict[str, Any]:
     """Train the candidates, export the best to ONNX, check parity, profile it and register it; returns the summary."""
-    from engine.monitoring.profile import build_reference_profile
     from engine.registry import Registry, check_name
-    from models.onnx_export import (
-        OnnxPredictor,
-        input_metadata,
-        output_metadata,
-        parity_max_abs_diff,
-        to_onnx_bytes,
-        with_metadata,
-    )
     from models.quantize import try_quantize
     from models.tables import load_table
     from models.training import train
@@ -230,10 +273,13 @@ def train_and_register(
     spec = result.spec  # without numeric columns that were empty in the train rows
     if progress:
         progress(f"exporting {result.chosen} to ONNX", steps - 3, steps)
-    inputs, output = input_metadata(spec), output_metadata(spec.task)
-    onnx_bytes = to_onnx_bytes(result.pipeline, spec)
-    test_features, test_labels = result.part("test")
-    parity = parity_max_abs_diff(result.pipeline, onnx_bytes, test_features, spec)
+    exported = export_onnx(result)
+    onnx_bytes, inputs, output, parity = (
+        exported.onnx_bytes,
+        exported.inputs,
+        exported.output,
+        exported.parity,
+    )
     if parity > config.parity_tolerance:
         raise IntegrityError(
             f"model {name!r} ({result.chosen}): ONNX differs from scikit-learn by {parity:.3g} on the test rows, "
@@ -260,19 +306,8 @@ def train_and_register(
 
     if progress:
         progress("profiling reference data", steps - 2, steps)
-    reference_positions = np.concatenate([result.split.validation, result.split.test])
+    profile, _ = reference_profile(result, onnx_bytes, inputs, output, seed=config.seed)
     labelled = result.table
-    reference_frame = labelled[reference_positions]
-    reference_scores = OnnxPredictor(onnx_bytes, inputs, output).predict(result.features[reference_positions])
-    binary = spec.task == "binary"
-    profile = build_reference_profile(
-        reference_frame,
-        spec,
-        scores=reference_scores,
-        labels=result.labels[reference_positions] if binary else None,
-        threshold=result.threshold if result.threshold is not None else 0.5,
-        seed=config.seed,
-    )
     metadata = {
         "name": name,
         "task": spec.task,
@@ -286,7 +321,7 @@ def train_and_register(
         "candidates": result.candidates,
         "chosen": result.chosen,
         "parity_max_abs_diff": parity,
-        "parity_rows": len(test_labels),
+        "parity_rows": len(result.split.test),
         "quantization": quantization,
         "split": {"method": result.split.method, **result.split.sizes(), "fractions": list(config.split)},
         "source": source,
@@ -296,10 +331,7 @@ def train_and_register(
         "empty_columns_dropped": list(result.empty_columns),
         "created_by": who,
     }
-    onnx_bytes = with_metadata(
-        onnx_bytes,
-        {"shopctl.inputs": inputs, "shopctl.output": output, "shopctl.threshold": result.threshold},
-    )
+    onnx_bytes = stamp_properties(onnx_bytes, inputs, output, result.threshold)
     if progress:
         progress("registering", steps - 1, steps)
     why = f"trained {result.chosen} on {len(result.labels)} rows"
