@@ -37,6 +37,18 @@ RECENT_INGESTS = 5
 DUPLICATE_KEY = ("session_id", "event_time", "event_type", "event_name", "product_id", "order_id")
 
 
+def _schema_row(missing: list[str]) -> dict[str, Any]:
+    """The schema check: how many expected columns are missing (critical when any is)."""
+    return _row(
+        "schema_errors",
+        "overall",
+        float(len(missing)),
+        "critical" if missing else "ok",
+        threshold=0.0,
+        missing_columns=missing,
+    )
+
+
 def _row(metric: str, scope: str, value: float | None, status: str, **extra: Any) -> dict[str, Any]:
     return {
         "check_name": "quality",
@@ -74,16 +86,7 @@ def event_quality(
     columns = events.collect_schema().names()
     rows: list[dict[str, Any]] = []
     missing = [name for name in CANONICAL_COLUMNS if name not in columns]
-    rows.append(
-        _row(
-            "schema_errors",
-            "overall",
-            float(len(missing)),
-            "critical" if missing else "ok",
-            threshold=0.0,
-            missing_columns=missing,
-        )
-    )
+    rows.append(_schema_row(missing))
     present = [name for name in CANONICAL_COLUMNS if name in columns]
     dims = [name for name in dimensions if name in columns]
     windows = [window, *baselines]
@@ -286,16 +289,7 @@ def table_quality(
     """Quality rows for a user's batch against a model's reference profile (schema, nulls, ranges, categories)."""
     rows: list[dict[str, Any]] = []
     missing = [name for name in (*numeric, *categorical) if name not in frame.columns]
-    rows.append(
-        _row(
-            "schema_errors",
-            "overall",
-            float(len(missing)),
-            "critical" if missing else "ok",
-            threshold=0.0,
-            missing_columns=missing,
-        )
-    )
+    rows.append(_schema_row(missing))
     total = frame.height
     if not total:
         return rows

@@ -11,6 +11,7 @@ import logging
 from datetime import timedelta
 from typing import Any
 
+from engine.monitoring.performance import METRICS
 from engine.retrain import last_retrain_key, retrain, unsupported_reason
 from engine.store import open_store
 from engine.store.jobs import iso, kv_get, parse_iso, utc_now
@@ -21,17 +22,8 @@ log = logging.getLogger("shopctl.retrain")
 # Alerts on these checks count towards `[retrain] on_alert_runs`.
 RETRAIN_CHECKS = ("drift", "performance")
 DRIFT_METRICS = ("drift_share", "drift_score", "score_drift", "domain_auc")
-PERFORMANCE_METRICS = (
-    "roc_auc",
-    "pr_auc",
-    "accuracy",
-    "precision",
-    "recall",
-    "f1",
-    "log_loss",
-    "brier",
-    "ece",
-)
+# Every metric monitoring reports on a model's performance (realized or estimated).
+PERFORMANCE_METRICS = METRICS
 
 
 def _within_min_interval(ws: Workspace, name: str) -> str | None:
