@@ -1,7 +1,8 @@
 """Benchmark: session features on simulated events, as shopctl builds them against a plain eager version.
 
 Legs: `read` (the reference: only loading the events into memory), `windowed` (what `shopctl features build` runs: one
-time window of events at a time, history carried between windows),
+time window of events at a time, history carried between windows; `windowed-1m` the same with
+`[features] window_events = 1000000` instead of the default 700,000),
 `lazy` (`session_features` as one lazy plan, what monitoring and training call), `eager` (the straightforward
 way: read everything, string keys, filters inside the aggregation). Each leg runs in its own subprocess so its
 peak memory (ru_maxrss) is its own. Prints the figures and the command.
@@ -105,7 +106,10 @@ def run_leg(leg: str, source: Path, output: Path, days: int, seed: int, target_e
         events = simulate(days, seed=seed, start="2026-01-05", sessions_per_day=sessions_per_day).events
         simulated = time.perf_counter() - started
         events.write_parquet(source, compression="zstd")
+        sample = events.head(200_000)  # the size the same events take as a CSV file, from a sample
+        csv_bytes = len(sample.write_csv().encode()) * events.height / max(sample.height, 1)
         return {
+            "csv_mb": csv_bytes / 2**20,
             "leg": leg,
             "seconds": simulated,
             "cpu_seconds": time.process_time() - cpu,
@@ -113,8 +117,8 @@ def run_leg(leg: str, source: Path, output: Path, days: int, seed: int, target_e
             "in_memory_mb": events.estimated_size() / 2**20,
             "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
         }
-    if leg == "windowed":
-        from engine.features.windows import write_session_table
+    if leg.startswith("windowed"):
+        from engine.features.windows import EVENTS_PER_WINDOW, write_session_table
 
         span = pl.scan_parquet(source).select(
             pl.col("event_time").min().alias("first"), pl.col("event_time").max().alias("last")
@@ -128,6 +132,7 @@ def run_leg(leg: str, source: Path, output: Path, days: int, seed: int, target_e
             last + timedelta(microseconds=1),
             output,
             total_events=total,
+            events_per_window=1_000_000 if leg == "windowed-1m" else EVENTS_PER_WINDOW,
         )
         rows = pl.scan_parquet(output).select(pl.len()).collect().item()
     elif leg == "lazy":
@@ -195,9 +200,12 @@ def main() -> None:
             f"events: {n_events:,} simulated in {simulated['seconds']:.1f}s ({simulated['cpu_seconds']:.1f} CPU s, "
             f"peak {simulated['peak_rss_mb']:,.0f} MB)"
         )
-        print(f"raw data: {simulated['in_memory_mb']:,.0f} MB in memory, {file_mb:,.0f} MB as zstd Parquet")
+        print(
+            f"raw data: {simulated['csv_mb']:,.0f} MB as CSV, {simulated['in_memory_mb']:,.0f} MB in memory "
+            f"(polars' estimate), {file_mb:,.0f} MB as zstd Parquet"
+        )
         print(f"polars {pl.__version__}, {pl.thread_pool_size()} threads, {os.cpu_count()} cores")
-        legs = ["read", "windowed", "lazy"] + ([] if args.skip_eager else ["eager"])
+        legs = ["read", "windowed", "windowed-1m", "lazy"] + ([] if args.skip_eager else ["eager"])
         results = []
         for leg in legs:
             command = [
@@ -215,19 +223,15 @@ def main() -> None:
                 print(f"{leg}: failed: {completed.stderr.strip().splitlines()[-1:]}")
                 continue
             results.append(json.loads(completed.stdout.strip().splitlines()[-1]))
-        try:
-            import pandas  # noqa: F401
-        except ImportError:
-            print("pandas: not installed, pandas leg skipped (pip install -e '.[bench]' to add it)")
     cores = os.cpu_count() or 1
     print(
-        f"{'leg':<9} {'seconds':>8} {'M ev/s':>7} {'cpu s':>7} {'M ev/cpu-s':>10} {'peak MB':>8} {'rows':>10}"
+        f"{'leg':<11} {'seconds':>8} {'M ev/s':>7} {'cpu s':>7} {'M ev/cpu-s':>10} {'peak MB':>8} {'rows':>10}"
     )
     for result in results:
         rate = n_events / result["seconds"] / 1e6
         cpu_rate = n_events / result["cpu_seconds"] / 1e6
         print(
-            f"{result['leg']:<9} {result['seconds']:>8.2f} {rate:>7.2f} {result['cpu_seconds']:>7.2f} {cpu_rate:>10.2f} "
+            f"{result['leg']:<11} {result['seconds']:>8.2f} {rate:>7.2f} {result['cpu_seconds']:>7.2f} {cpu_rate:>10.2f} "
             f"{result['peak_rss_mb']:>8.0f} {result['rows']:>10,}"
         )
     print(

@@ -57,6 +57,7 @@ class PrivacyConfig(Section):
 
 class FeaturesConfig(Section):
     horizon_days: int = Field(30, gt=0)
+    window_events: int = Field(700_000, ge=10_000)
 
 
 class TrainingConfig(Section):

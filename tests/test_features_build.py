@@ -131,6 +131,7 @@ def test_windows_hold_about_a_fixed_number_of_events() -> None:
     assert window_days_for(first, end, 10 * EVENTS_PER_WINDOW) == 3  # 30 days, 10 windows' worth: 3 days each
     assert window_days_for(first, end, 1_000) == MAX_WINDOW_DAYS
     assert window_days_for(first, end, 1_000 * EVENTS_PER_WINDOW) == 1
+    assert window_days_for(first, end, 10_000_000, events_per_window=2_000_000) == 6  # [features] window_events
 
 
 def test_session_table_is_written_in_time_order(workspace) -> None:
@@ -174,3 +175,48 @@ def test_a_session_crossing_a_window_edge_is_written_once(tmp_path: Path) -> Non
         9 * 3600,
     )
     assert table["prior_sessions"].to_list() == [0, 1, 2]
+
+
+def test_user_state_folds_only_the_window_users() -> None:
+    from engine.features.history import STATE_SCHEMA, _UserState
+
+    def window(rows: list[tuple]) -> pl.DataFrame:
+        return pl.DataFrame(rows, schema=STATE_SCHEMA, orient="row")
+
+    t1, t2 = datetime(2026, 1, 1, 10, tzinfo=UTC), datetime(2026, 1, 5, 12, tzinfo=UTC)
+    state = _UserState()
+    lookup = pl.DataFrame({"_user": pl.Series([7, None, 3, 9], dtype=pl.UInt64)})
+    empty = state.beside(lookup)  # nothing folded yet: zeros, no last purchase
+    assert empty["_sessions_before"].to_list() == [0, 0, 0, 0]
+    assert empty["_last_before"].null_count() == 4
+    state.fold(window([(9, 2, 1, 10.0, t1), (3, 1, None, None, None)]))
+    state.fold(window([(7, 1, None, None, None), (9, 1, 2, 5.5, t2), (3, 4, 1, 2.0, t1)]))
+    assert state.keys.tolist() == [3, 7, 9]  # kept sorted as new users arrive
+    got = state.beside(lookup)
+    assert got["_sessions_before"].to_list() == [1, 0, 5, 3]
+    assert got["_orders_before"].to_list() == [0, 0, 1, 3]
+    assert got["_spend_before"].to_list() == [0.0, 0.0, 2.0, 15.5]
+    assert got["_last_before"].to_list() == [None, None, t1, t2]
+    assert got["_last_before"].dtype == STATE_SCHEMA["_last_before"]
+
+
+def test_a_failing_window_read_surfaces_its_error(tmp_path: Path) -> None:
+    from engine.events import conform
+    from engine.features.windows import write_session_table
+
+    day = datetime(2026, 3, 2, tzinfo=UTC)
+    rows = [
+        {"event_time": day.replace(hour=h), "session_id": f"s{h}", "event_type": "view"} for h in range(3)
+    ]
+
+    def broken(prices: pl.Series) -> pl.Series:
+        if len(prices):
+            raise OSError("disk went away")  # reading a window fails on the worker thread
+        return prices
+
+    events = conform(pl.DataFrame(rows), ["channel"]).collect().lazy()
+    events = events.with_columns(pl.col("price").map_batches(broken, return_dtype=pl.Float64))
+    target = tmp_path / "sessions.parquet"
+    with pytest.raises(Exception, match="disk went away"):
+        write_session_table(events, ["channel"], day, day.replace(day=4), target, window_days=1)
+    assert not target.exists()  # nothing half-written

@@ -87,7 +87,15 @@ def build_features(ws: Workspace, as_of: date | datetime | str | None = None) ->
     sessions_path = ws.features_dir / SESSIONS_FILE
     users_path = ws.features_dir / USERS_FILE
     total_events = span["events"].item() if moment > last_event else known.select(pl.len()).collect().item()
-    write_session_table(known, dimensions, first_event, moment, sessions_path, total_events=total_events)
+    write_session_table(
+        known,
+        dimensions,
+        first_event,
+        moment,
+        sessions_path,
+        total_events=total_events,
+        events_per_window=ws.settings.features.window_events,
+    )
     atomic_write_with(users_path, _sink(user_features(known, cutoff, horizon_used, dimensions)))
 
     session_summary = (

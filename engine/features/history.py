@@ -8,6 +8,7 @@ below 1e-3). `UserHistory` carries the same history from one time window to the 
 
 from __future__ import annotations
 
+import numpy as np
 import polars as pl
 
 SECONDS_PER_DAY = 86_400.0
@@ -64,9 +65,7 @@ def _orders(purchases: pl.LazyFrame, ordered: pl.Series | None) -> pl.LazyFrame:
     )
 
 
-def _history_columns(
-    sessions: pl.LazyFrame, orders: pl.LazyFrame, users: pl.LazyFrame | None
-) -> pl.LazyFrame:
+def _history_columns(sessions: pl.LazyFrame, orders: pl.LazyFrame, users: _UserState | None) -> pl.LazyFrame:
     """HISTORY_COLUMNS of the sessions in time order (session_start, then key), from flagged purchase rows and
     (optionally) the users' history before; computed on a narrow frame so sorts and joins move little data."""
     start = pl.col("session_start")
@@ -106,7 +105,8 @@ def _history_columns(
     spend_before: pl.Expr = pl.lit(0.0)
     last_before: pl.Expr = pl.lit(None, dtype=pl.Datetime("us", "UTC"))
     if users is not None:
-        joined = joined.join(users, on="_user", how="left", maintain_order="left")
+        # The rows are sorted by user, so the state's sorted keys are searched in order (cache friendly).
+        joined = users.beside(joined.collect(engine="in-memory")).lazy()
         sessions_before = pl.col("_sessions_before").fill_null(0)
         orders_before = pl.col("_orders_before").fill_null(0)
         spend_before = pl.col("_spend_before").fill_null(0.0)
@@ -158,6 +158,78 @@ def add_user_history(sessions: pl.LazyFrame, purchases: pl.LazyFrame) -> pl.Lazy
     return _attach(sessions, _history_columns(sessions, _orders(purchases, None), None))
 
 
+class _UserState:
+    """Per known user, what happened before the current window, as numpy arrays sorted by the user key.
+
+    Folding a window in touches only that window's users (a binary search each, plus one merge of the new keys),
+    instead of re-aggregating every user ever seen: the per-window cost stays flat as the log grows.
+    """
+
+    NO_PURCHASE = np.iinfo(np.int64).min  # `last` of a user who never bought (null in the output)
+
+    def __init__(self) -> None:
+        self.keys = np.empty(0, dtype=np.uint64)
+        self.sessions = np.empty(0, dtype=np.int32)
+        self.orders = np.empty(0, dtype=np.int32)
+        self.spend = np.empty(0, dtype=np.float64)
+        self.last = np.empty(0, dtype=np.int64)  # microseconds since the epoch, UTC
+
+    def __len__(self) -> int:
+        return len(self.keys)
+
+    def _find(self, keys: np.ndarray, known: np.ndarray | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """Positions of keys in the state (clipped) and whether each is there."""
+        if not len(self.keys):
+            return np.zeros(len(keys), dtype=np.intp), np.zeros(len(keys), dtype=bool)
+        at = np.minimum(np.searchsorted(self.keys, keys), len(self.keys) - 1)
+        found = self.keys[at] == keys
+        return at, found if known is None else found & known
+
+    def beside(self, frame: pl.DataFrame) -> pl.DataFrame:
+        """`frame` (with a nullable `_user`) plus STATE_SCHEMA's `_*_before` columns of each row's user."""
+        users = frame["_user"]
+        at, found = self._find(users.fill_null(0).to_numpy(), users.is_not_null().to_numpy())
+        last = np.where(found, self.last[at] if len(self) else 0, self.NO_PURCHASE)
+        last_before = pl.Series("_last_before", last, dtype=pl.Int64)
+        return frame.with_columns(
+            pl.Series(
+                "_sessions_before", np.where(found, self.sessions[at] if len(self) else 0, 0), pl.Int32
+            ),
+            pl.Series("_orders_before", np.where(found, self.orders[at] if len(self) else 0, 0), pl.Int32),
+            pl.Series(
+                "_spend_before", np.where(found, self.spend[at] if len(self) else 0.0, 0.0), pl.Float64
+            ),
+            pl.when(last_before != self.NO_PURCHASE)
+            .then(last_before)
+            .cast(STATE_SCHEMA["_last_before"])
+            .alias("_last_before"),
+        )
+
+    def fold(self, window: pl.DataFrame) -> None:
+        """Add a window's per-user totals (`_user` unique and not null, STATE_SCHEMA's other columns)."""
+        window = window.sort("_user")
+        keys = window["_user"].to_numpy()
+        sessions = window["_sessions_before"].fill_null(0).to_numpy()
+        orders = window["_orders_before"].fill_null(0).to_numpy()
+        spend = window["_spend_before"].fill_null(0.0).to_numpy()
+        last = window["_last_before"].cast(pl.Int64).fill_null(self.NO_PURCHASE).to_numpy()
+        at, found = self._find(keys)
+        seen = at[found]
+        self.sessions[seen] += sessions[found]
+        self.orders[seen] += orders[found]
+        self.spend[seen] += spend[found]
+        self.last[seen] = np.maximum(self.last[seen], last[found])
+        new = ~found
+        if new.any():
+            merged = np.concatenate([self.keys, keys[new]])
+            order = np.argsort(merged, kind="stable")  # two sorted runs: timsort merges them in one pass
+            self.keys = merged[order]
+            self.sessions = np.concatenate([self.sessions, sessions[new]])[order]
+            self.orders = np.concatenate([self.orders, orders[new]])[order]
+            self.spend = np.concatenate([self.spend, spend[new]])[order]
+            self.last = np.concatenate([self.last, last[new]])[order]
+
+
 class UserHistory:
     """Users' history carried from one time window to the next, so a window's sessions see every earlier one.
 
@@ -166,7 +238,7 @@ class UserHistory:
     """
 
     def __init__(self) -> None:
-        self.users_ = pl.DataFrame(schema=STATE_SCHEMA)
+        self.users_ = _UserState()
         self.ordered_ = pl.Series("_key", [], dtype=pl.UInt64)
 
     def add(self, sessions: pl.DataFrame, purchases: pl.DataFrame, open_keys: pl.Series) -> pl.DataFrame:
@@ -177,9 +249,7 @@ class UserHistory:
         """
         # Small frames: polars' in-memory engine sorts and joins them faster than its streaming one.
         orders = _orders(purchases.lazy(), self.ordered_).collect(engine="in-memory")
-        history = _history_columns(sessions.lazy(), orders.lazy(), self.users_.lazy()).collect(
-            engine="in-memory"
-        )
+        history = _history_columns(sessions.lazy(), orders.lazy(), self.users_).collect(engine="in-memory")
         table = _attach(sessions.lazy(), history.lazy()).collect(engine="in-memory")
         session_counts = (
             sessions.filter(pl.col("_user").is_not_null())
@@ -189,21 +259,9 @@ class UserHistory:
         order_totals = orders.group_by("_user").agg(
             pl.col("_order_start").sum().cast(pl.Int32).alias("_orders_before"),
             pl.col("_value").sum().alias("_spend_before"),
-            pl.col("event_time").max().alias("_last_before"),
+            pl.col("event_time").max().cast(STATE_SCHEMA["_last_before"]).alias("_last_before"),
         )
-        window = session_counts.join(order_totals, on="_user", how="full", coalesce=True)
-        self.users_ = (
-            pl.concat(
-                [self.users_, window.select(pl.col(name).cast(dtype) for name, dtype in STATE_SCHEMA.items())]
-            )
-            .group_by("_user")
-            .agg(
-                pl.col("_sessions_before").sum().cast(pl.Int32),
-                pl.col("_orders_before").sum().cast(pl.Int32),
-                pl.col("_spend_before").sum(),
-                pl.col("_last_before").max(),
-            )
-        )
+        self.users_.fold(session_counts.join(order_totals, on="_user", how="full", coalesce=True))
         ordered = pl.concat([self.ordered_, orders["_key"]]).unique()
         self.ordered_ = ordered.filter(ordered.is_in(open_keys.implode()))
         return table

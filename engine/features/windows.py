@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timedelta
 from pathlib import Path
 
@@ -37,32 +38,49 @@ def _windows(first_event: datetime, end: datetime, window_days: int) -> list[tup
     return bounds
 
 
-def window_days_for(first_event: datetime, end: datetime, total_events: int) -> int:
-    """Whole days per window so one window holds about EVENTS_PER_WINDOW events."""
+def window_days_for(
+    first_event: datetime, end: datetime, total_events: int, events_per_window: int = EVENTS_PER_WINDOW
+) -> int:
+    """Whole days per window so one window holds about `events_per_window` events."""
     span_days = max((end - first_event).total_seconds() / 86_400, 1.0)
     # Rounded before the floor so that exactly 3 windows' worth of days is 3, not 2.999999.
-    days = math.floor(round(EVENTS_PER_WINDOW * span_days / max(total_events, 1), 6))
+    days = math.floor(round(events_per_window * span_days / max(total_events, 1), 6))
     return int(min(max(days, 1), MAX_WINDOW_DAYS))
 
 
 def session_table_windows(
     events: pl.LazyFrame, dimensions: list[str], first_event: datetime, end: datetime, window_days: int
 ) -> Iterator[pl.DataFrame]:
-    """The session table of events before `end`, one window's sessions at a time, in time order."""
+    """The session table of events before `end`, one window's sessions at a time, in time order.
+
+    The next window's events are read and aggregated on a worker thread while this one's history is added and
+    written (polars releases the GIL): the history step is mostly single-threaded, so the second core would
+    otherwise idle through it. At most two windows are in memory.
+    """
     columns = session_columns(dimensions)
     events = event_columns(events.filter(pl.col("event_time") < end), dimensions)
     time = pl.col("event_time")
     start_time = pl.col("session_start")
-    history = UserHistory()
-    open_keys = pl.Series("_key", [], dtype=pl.UInt64)
-    for start, stop in _windows(first_event, end, window_days):
+
+    def aggregate(start: datetime, stop: datetime) -> tuple[pl.DataFrame, pl.DataFrame]:
         chunk = events.filter((time >= start) & (time < stop + MARGIN)).collect(engine="streaming")
         aggregates = session_aggregates(chunk, dimensions).collect(engine="streaming")
-        # A session begun in an earlier window is that window's; one starting after `stop` is the next one's.
-        begun = aggregates.filter((start_time < stop) & ~pl.col("_key").is_in(open_keys.implode()))
-        open_keys = aggregates.filter((start_time < stop) & (pl.col("_last_event") >= stop))["_key"]
-        purchases = purchase_rows(chunk.lazy().filter(time < stop)).collect()
-        yield history.add(begun, purchases, open_keys).select(columns)
+        return aggregates, purchase_rows(chunk.lazy().filter(time < stop)).collect()
+
+    history = UserHistory()
+    open_keys = pl.Series("_key", [], dtype=pl.UInt64)
+    bounds = _windows(first_event, end, window_days)
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="shopctl-window") as pool:
+        pending = pool.submit(aggregate, *bounds[0]) if bounds else None
+        for index, (_, stop) in enumerate(bounds):
+            assert pending is not None
+            aggregates, purchases = pending.result()
+            pending = pool.submit(aggregate, *bounds[index + 1]) if index + 1 < len(bounds) else None
+            # A session begun in an earlier window is that window's; one starting after `stop` is the next one's.
+            begun = aggregates.filter((start_time < stop) & ~pl.col("_key").is_in(open_keys.implode()))
+            open_keys = aggregates.filter((start_time < stop) & (pl.col("_last_event") >= stop))["_key"]
+            del aggregates
+            yield history.add(begun, purchases, open_keys).select(columns)
 
 
 def _stream_parquet(frames: Iterable[pl.DataFrame], schema: pl.Schema, path: Path) -> None:
@@ -96,13 +114,14 @@ def write_session_table(
     *,
     total_events: int | None = None,
     window_days: int | None = None,
+    events_per_window: int = EVENTS_PER_WINDOW,
 ) -> None:
     """Write the session table of events before `end` to `target` (atomically), one time window at a time."""
     dimensions = list(dimensions)
     if window_days is None:
         if total_events is None:
             total_events = events.filter(pl.col("event_time") < end).select(pl.len()).collect().item()
-        window_days = window_days_for(first_event, end, total_events)
+        window_days = window_days_for(first_event, end, total_events, events_per_window)
     schema = session_features(events.clear(), dimensions).collect_schema()
     frames = session_table_windows(events, dimensions, first_event, end, window_days)
     target.parent.mkdir(parents=True, exist_ok=True)
