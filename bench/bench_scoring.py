@@ -28,11 +28,11 @@ import polars as pl
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from engine.registry import Registry  # noqa: E402
+from engine.registry import Registry, sha256_hex  # noqa: E402
 from engine.scoring import ScoringModel  # noqa: E402
 from engine.spec import TableSpec  # noqa: E402
 from engine.workspace import init_workspace  # noqa: E402
-from models.candidates import HGB_PARAMS, MLP_PARAMS  # noqa: E402
+from models.candidates import HGB_PARAMS, MLP_PARAMS, keep_best_iteration  # noqa: E402
 
 NUMERIC = tuple(f"x{i:02d}" for i in range(25))
 CATEGORICAL = ("channel", "device", "country", "visitor_type")
@@ -151,6 +151,7 @@ def build_pipelines(train: pl.DataFrame, seed: int = 42) -> dict[str, Any]:
         # One OpenMP thread while fitting: on a shared 2-core box oversubscription makes HGB many times slower.
         with threadpool_limits(1):
             pipeline.fit(features, labels)
+        keep_best_iteration(pipeline)  # as training does
         print(f"  fitted {name} in {time.perf_counter() - started:.1f}s", file=sys.stderr)
     return pipelines
 
@@ -289,11 +290,17 @@ def run(args: argparse.Namespace, folder: Path, command: str) -> None:
     for candidate, pipeline in pipelines.items():
         onnx_bytes = to_onnx(pipeline)
         model_name = f"bench-{candidate}"
-        if not registry.versions(model_name):
+        # A kept folder (--keep) may hold an earlier run's model: register this one unless it is the champion.
+        if not registry.versions(model_name) or registry.get(model_name).metadata["sha256"] != sha256_hex(
+            onnx_bytes
+        ):
             registry.register(
                 model_name, onnx_bytes, metadata(candidate, args.train_rows), {}, who="bench", why=""
             )
-        model = ScoringModel(onnx_bytes, metadata(candidate, args.train_rows), name=model_name, version=1)
+        version = registry.get(model_name).version
+        model = ScoringModel(
+            onnx_bytes, metadata(candidate, args.train_rows), name=model_name, version=version
+        )
         parity = float(np.abs(model.predict(batch) - pipeline.predict_proba(batch_features)[:, 1]).max())
         sklearn_batch = best_seconds(lambda p=pipeline: p.predict_proba(batch_features))
         onnx_batch = best_seconds(lambda m=model: m.predict(batch))

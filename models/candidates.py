@@ -13,6 +13,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+import numpy as np
 import polars as pl
 
 from engine.spec import TableSpec
@@ -31,10 +32,15 @@ STACK_FOLDS = 3
 # (onnxruntime's tree kernel costs about 25 ns per tree per row whatever the leaf count; docs/scoring.md), so early
 # stopping waits 10 rounds without improvement, not 20: about 10% fewer trees, validation quality unchanged on the
 # simulator's conversion table and on UCI online shoppers (docs/scoring.md, "HistGradientBoosting cost").
+# Fewer, shallower trees than scikit-learn's defaults: scoring cost is onnxruntime's tree kernel, about 20 ns per
+# tree per row, and on the simulator (two shops, three seeds) and UCI online shoppers (three splits) these settings
+# (~40 trees of 15 leaves) score the same as learning rate 0.05 with 31 leaves (~85 trees) within the seeds'
+# spread: ROC AUC, PR AUC and log loss in docs/scoring.md. Half the trees, half the scoring time.
 HGB_PARAMS: dict[str, Any] = {
-    "learning_rate": 0.05,
+    "learning_rate": 0.15,
     "max_iter": 300,
-    "max_leaf_nodes": 31,
+    "max_leaf_nodes": 15,
+    "max_depth": 5,
     "min_samples_leaf": 20,
     "l2_regularization": 1.0,
     "early_stopping": True,
@@ -49,6 +55,35 @@ MLP_PARAMS: dict[str, Any] = {
     "n_iter_no_change": 10,
     "max_iter": 300,
 }
+
+
+def keep_best_iteration(pipeline: Any) -> int:
+    """Drop the trees each early-stopped HistGradientBoosting in a fitted pipeline grew after its best validation
+    score, the n_iter_no_change rounds that ended it (what LightGBM and XGBoost call the best iteration); returns
+    how many trees were dropped. Its validation split is its own (validation_fraction of the train rows), so the
+    choice sees no test row. On the simulator and UCI online shoppers this removes a quarter of the trees with test
+    ROC AUC, PR AUC and log loss equal or better in 8 of 9 fits (docs/scoring.md); scoring cost follows trees.
+    A stack's members are trimmed after its final estimator learnt from their untrimmed out-of-fold scores: the
+    dropped trees changed the validation loss by less than tol, and the reported metrics are the trimmed model's.
+    """
+    from sklearn.ensemble import HistGradientBoostingClassifier, HistGradientBoostingRegressor
+
+    model = pipeline.steps[-1][1] if hasattr(pipeline, "steps") else pipeline
+    members = [model, *getattr(model, "estimators_", [])]
+    dropped = 0
+    for member in members:
+        member = member.steps[-1][1] if hasattr(member, "steps") else member
+        if not isinstance(member, (HistGradientBoostingClassifier, HistGradientBoostingRegressor)):
+            continue
+        scores = getattr(member, "validation_score_", None)
+        if scores is None or len(scores) < 2:
+            continue  # no early stopping on a validation split: nothing to choose from
+        best = max(1, int(np.argmax(scores)))  # scores[0] is before the first tree; higher is better
+        dropped += len(member._predictors) - best
+        member._predictors = member._predictors[:best]
+        member.train_score_ = member.train_score_[: best + 1]
+        member.validation_score_ = scores[: best + 1]
+    return dropped
 
 
 def category_lists(frame: pl.DataFrame, columns: tuple[str, ...]) -> list[list[str]]:

@@ -14,7 +14,7 @@ from threadpoolctl import threadpool_limits
 from engine.config import TrainingConfig
 from engine.errors import InputError
 from engine.spec import TableSpec
-from models.candidates import CANDIDATES, category_lists, make_candidate
+from models.candidates import CANDIDATES, category_lists, keep_best_iteration, make_candidate
 from models.metrics import binary_metrics, f1_optimal_threshold, regression_metrics, selection_score
 from models.onnx_export import pipeline_predict, prepare_features
 from models.splits import Split, split_rows
@@ -74,7 +74,9 @@ def _fit(pipeline: Any, features: pl.DataFrame, labels: np.ndarray) -> Any:
     with warnings.catch_warnings():
         # Early stopping ends the MLP before max_iter often enough; the warning is noise on an operator's terminal.
         warnings.simplefilter("ignore", ConvergenceWarning)
-        return pipeline.fit(features, labels)
+        pipeline.fit(features, labels)
+    keep_best_iteration(pipeline)  # HGB: drop the trees grown after the best validation score
+    return pipeline
 
 
 def _scores(

@@ -32,3 +32,33 @@ def test_scoring_bench_fits_the_training_settings() -> None:
     bench = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(bench)
     assert bench.HGB_PARAMS is HGB_PARAMS and bench.MLP_PARAMS is MLP_PARAMS
+
+
+def test_keep_best_iteration_drops_the_trees_after_the_best_validation_score() -> None:
+    import numpy as np
+    import polars as pl
+
+    from models.candidates import keep_best_iteration
+
+    rng = np.random.default_rng(0)
+    rows = 4_000
+    frame = pl.DataFrame(
+        {"a": rng.normal(size=rows), "b": rng.normal(size=rows), "c": rng.choice(["x", "y"], rows)}
+    )
+    logit = 1.5 * frame["a"].to_numpy() - frame["b"].to_numpy() + (frame["c"] == "x").to_numpy()
+    labels = (rng.random(rows) < 1 / (1 + np.exp(-logit))).astype(int)
+    hgb = make_candidate("hgb", SPEC, [["x", "y"]], seed=0).fit(frame, labels)
+    model = hgb.named_steps["model"]
+    grown, scores = model.n_iter_, model.validation_score_.copy()
+    assert grown < HGB_PARAMS["max_iter"]  # it stopped early, so some trailing rounds did not improve
+    best = int(np.argmax(scores))
+    staged = list(model.staged_predict_proba(hgb.named_steps["encode"].transform(frame)))[best - 1][:, 1]
+    assert keep_best_iteration(hgb) == grown - best > 0
+    assert model.n_iter_ == best and len(model.validation_score_) == best + 1
+    assert np.array_equal(hgb.predict_proba(frame)[:, 1], staged)  # the model as it was at its best round
+    assert keep_best_iteration(hgb) == 0  # idempotent
+
+    stack = make_candidate("stack", SPEC, [["x", "y"]], seed=0).fit(frame, labels)
+    member = stack.named_steps["model"].estimators_[1]
+    grown = member.n_iter_
+    assert keep_best_iteration(stack) == grown - member.n_iter_ > 0  # the stack's HGB member is trimmed too

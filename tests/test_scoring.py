@@ -251,3 +251,43 @@ def test_unusual_suffix_is_sniffed_and_gzip_is_read(workspace, table, expected, 
     for source in (export, compressed):
         score_file(workspace, "conversion", source, tmp_path / "out.jsonl")
         assert np.abs(pl.read_ndjson(tmp_path / "out.jsonl")["score"].to_numpy() - expected).max() < 1e-5
+
+
+def test_chunks_are_scored_in_parallel_parts_in_order(workspace, table, expected, tmp_path) -> None:
+    from engine.scoring.stream import MIN_PART_ROWS, split_rows
+
+    big = pl.concat([table.drop("converted")] * 100).with_row_index("row")  # 40,000 rows
+    assert [part.height for part in split_rows(big.head(2 * MIN_PART_ROWS + 1), 2)] == [8193, 8193 - 1]
+    assert [part.height for part in split_rows(big.head(MIN_PART_ROWS), 2)] == [
+        MIN_PART_ROWS
+    ]  # too few to cut
+    assert sum(part.height for part in split_rows(big, 3)) == big.height
+    source = tmp_path / "big.parquet"
+    big.write_parquet(source)
+    scores = {}
+    for threads in (1, 2):
+        target = tmp_path / f"scores-{threads}.parquet"
+        result = score_file(
+            workspace, "conversion", source, target, chunk_rows=20_000, keep=["row"], threads=threads
+        )
+        assert (result["rows"], result["chunks"]) == (40_000, 2)
+        scored = pl.read_parquet(target)
+        assert scored["row"].to_list() == list(range(40_000))  # parts reassembled in order
+        scores[threads] = scored["score"].to_numpy()
+    assert np.abs(scores[2] - np.tile(expected, 100)).max() < 1e-5
+    assert np.abs(scores[1] - scores[2]).max() < 1e-6
+
+
+def test_read_ahead_keeps_order_and_raises_in_place() -> None:
+    from engine.scoring.stream import read_ahead
+
+    def chunks():
+        for index in range(3):
+            yield pl.DataFrame({"i": [index]})
+        raise OSError("disk went away")
+
+    seen = []
+    with pytest.raises(OSError, match="disk went away"):
+        for chunk in read_ahead(chunks()):
+            seen.append(chunk["i"].item())
+    assert seen == [0, 1, 2]

@@ -258,14 +258,16 @@ def _same_outputs(original: bytes, rewritten: bytes, plan: FeedPlan) -> bool:
                 [vocabulary[i % len(vocabulary)] for i in range(rows)], dtype=object
             )
         elif graph_input.type in ("tensor(float)", "tensor(double)"):
-            values = rng.normal(0, 3, size=rows)
+            shape = graph_input.shape
+            width = shape[1] if len(shape) == 2 and isinstance(shape[1], int) else 1  # [N, k] inputs too
+            values = rng.normal(0, 3, size=rows * width)
             values[::7] = np.nan
             column_feeds[name] = values.astype(
                 np.float32 if graph_input.type == "tensor(float)" else np.float64
-            )
+            ).reshape(rows, width)
         else:
             column_feeds[name] = rng.integers(-2, 5, size=rows).astype(np.int64)
-        column_feeds[name] = column_feeds[name].reshape(-1, 1)
+        column_feeds[name] = column_feeds[name].reshape(rows, -1)
     try:
         expected = before.run(None, column_feeds)
         actual = after.run(None, plan.adapt(column_feeds))

@@ -12,10 +12,12 @@ import io
 import sys
 import time
 from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import polars as pl
 from polars.io.plugins import register_io_source
 
@@ -140,6 +142,33 @@ def _memory_source(model: ScoringModel, name: str, payload: bytes, fmt: str, chu
     return _Source(name, fmt, dict(frame.schema), memory_chunks)
 
 
+MIN_PART_ROWS = 8_192  # below this, cutting a chunk for parallel scoring costs more than it saves
+
+
+def split_rows(chunk: pl.DataFrame, parts: int) -> list[pl.DataFrame]:
+    """Cut a chunk into up to `parts` contiguous slices of at least MIN_PART_ROWS rows (zero-copy views)."""
+    parts = max(1, min(parts, chunk.height // MIN_PART_ROWS))
+    size = -(-chunk.height // parts)
+    return [chunk.slice(offset, size) for offset in range(0, chunk.height, size)]
+
+
+def read_ahead(chunks: Iterator[pl.DataFrame]) -> Iterator[pl.DataFrame]:
+    """Yield the chunks while the next one is read on a worker thread.
+
+    polars releases the GIL while it reads and onnxruntime while it runs, so reading chunk k+1 overlaps scoring
+    chunk k. One chunk is read ahead (memory: two chunks); an error while reading surfaces here, in order.
+    """
+    done = object()
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="shopctl-read") as pool:
+        pending = pool.submit(next, chunks, done)
+        while True:
+            chunk = pending.result()
+            if chunk is done:
+                return
+            pending = pool.submit(next, chunks, done)
+            yield chunk
+
+
 def _schema(lazy: pl.LazyFrame, name: str) -> pl.Schema:
     try:
         return lazy.collect_schema()
@@ -168,7 +197,11 @@ def score_file(
     """Score a Parquet/CSV/JSON Lines file (or "-" for stdin) into output (or "-" for stdout), in chunks."""
     started = time.perf_counter()
     chunk_rows = int(chunk_rows or workspace.settings.scoring.chunk_rows)
-    model = load_model(workspace, name, version, threads=threads)
+    workers = max(1, int(threads or workspace.settings.scoring.threads))
+    # Data parallel: each chunk is cut into `workers` parts run at once on one session with one onnxruntime
+    # thread each (onnxruntime releases the GIL). Tree ensembles run 1.3x faster this way than on onnxruntime's
+    # own intra-op threads, which synchronise inside the kernel (docs/scoring.md).
+    model = load_model(workspace, name, version, threads=1)
     # stdin has no name to read a format from: --format then names the input format too (else it is sniffed).
     source = _open_source(model, str(input), fmt if str(input) == STDIO else None, chunk_rows)
     model.check_schema(source.schema, source.name)
@@ -187,34 +220,44 @@ def score_file(
     counts = {"rows": 0, "chunks": 0}
     model_seconds = [0.0]  # time spent building feeds and running the session, to tell model cost from I/O
 
+    def score_part(part: pl.DataFrame) -> np.ndarray:
+        return model.run(model.feeds_from_frame(part, source.name))
+
     def scored_chunks() -> Iterator[pl.DataFrame]:
         try:
-            for chunk in source.chunks(needed):
-                if chunk.height == 0:
-                    continue
-                model_started = time.perf_counter()
-                scores = model.run(model.feeds_from_frame(chunk, source.name))
-                model_seconds[0] += time.perf_counter() - model_started
-                kept = (
-                    chunk.select(keep)
-                    if keep
-                    else pl.DataFrame(
-                        {ROW_COLUMN: pl.int_range(counts["rows"], counts["rows"] + chunk.height, eager=True)}
-                    )
-                )
-                yield kept.with_columns(
-                    pl.Series(SCORE_COLUMN, scores),
-                    pl.lit(model.name, dtype=pl.String).alias("model"),
-                    pl.lit(model.version, dtype=pl.Int32).alias("model_version"),
-                )
-                counts["rows"] += chunk.height
-                counts["chunks"] += 1
-                if progress is not None:
-                    progress(chunk.height)
-            if counts["rows"] == 0:
-                raise InputError(f"{source.name}: has no rows; nothing was scored")
+            with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="shopctl-score") as pool:
+                yield from scored_with(pool)
         except pl.exceptions.PolarsError as error:
             raise InputError(f"{source.name}: cannot read: {_first_line(error)}") from None
+
+    def scored_with(pool: ThreadPoolExecutor) -> Iterator[pl.DataFrame]:
+        for chunk in read_ahead(source.chunks(needed)):
+            if chunk.height == 0:
+                continue
+            model_started = time.perf_counter()
+            parts = split_rows(chunk, workers)
+            scores = (
+                score_part(chunk) if len(parts) == 1 else np.concatenate(list(pool.map(score_part, parts)))
+            )
+            model_seconds[0] += time.perf_counter() - model_started
+            kept = (
+                chunk.select(keep)
+                if keep
+                else pl.DataFrame(
+                    {ROW_COLUMN: pl.int_range(counts["rows"], counts["rows"] + chunk.height, eager=True)}
+                )
+            )
+            yield kept.with_columns(
+                pl.Series(SCORE_COLUMN, scores),
+                pl.lit(model.name, dtype=pl.String).alias("model"),
+                pl.lit(model.version, dtype=pl.Int32).alias("model_version"),
+            )
+            counts["rows"] += chunk.height
+            counts["chunks"] += 1
+            if progress is not None:
+                progress(chunk.height)
+        if counts["rows"] == 0:
+            raise InputError(f"{source.name}: has no rows; nothing was scored")
 
     if str(output) == STDIO:
         _write_stdout(scored_chunks(), out_fmt, out_schema)
