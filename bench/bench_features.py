@@ -208,21 +208,9 @@ def main() -> None:
         legs = ["read", "windowed", "windowed-1m", "lazy"] + ([] if args.skip_eager else ["eager"])
         results = []
         for leg in legs:
-            command = [
-                sys.executable,
-                __file__,
-                "--leg",
-                leg,
-                "--input",
-                str(source),
-                "--output",
-                str(Path(folder) / f"{leg}.parquet"),
-            ]
-            completed = subprocess.run(command, capture_output=True, text=True, check=False)
-            if completed.returncode != 0:
-                print(f"{leg}: failed: {completed.stderr.strip().splitlines()[-1:]}")
-                continue
-            results.append(json.loads(completed.stdout.strip().splitlines()[-1]))
+            result = run(leg, Path(folder) / f"{leg}.parquet")
+            if result is not None:
+                results.append(result)
     cores = os.cpu_count() or 1
     print(
         f"{'leg':<11} {'seconds':>8} {'M ev/s':>7} {'cpu s':>7} {'M ev/cpu-s':>10} {'peak MB':>8} {'rows':>10}"

@@ -254,14 +254,14 @@ def test_unusual_suffix_is_sniffed_and_gzip_is_read(workspace, table, expected, 
 
 
 def test_chunks_are_scored_in_parallel_parts_in_order(workspace, table, expected, tmp_path) -> None:
-    from engine.scoring.stream import MIN_PART_ROWS, split_rows
+    from engine.scoring.stream import MIN_PART_ROWS, split_chunk
 
     big = pl.concat([table.drop("converted")] * 100).with_row_index("row")  # 40,000 rows
-    assert [part.height for part in split_rows(big.head(2 * MIN_PART_ROWS + 1), 2)] == [8193, 8193 - 1]
-    assert [part.height for part in split_rows(big.head(MIN_PART_ROWS), 2)] == [
+    assert [part.height for part in split_chunk(big.head(2 * MIN_PART_ROWS + 1), 2)] == [8193, 8193 - 1]
+    assert [part.height for part in split_chunk(big.head(MIN_PART_ROWS), 2)] == [
         MIN_PART_ROWS
     ]  # too few to cut
-    assert sum(part.height for part in split_rows(big, 3)) == big.height
+    assert sum(part.height for part in split_chunk(big, 3)) == big.height
     source = tmp_path / "big.parquet"
     big.write_parquet(source)
     scores = {}

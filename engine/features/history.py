@@ -189,16 +189,17 @@ class _UserState:
         """`frame` (with a nullable `_user`) plus STATE_SCHEMA's `_*_before` columns of each row's user."""
         users = frame["_user"]
         at, found = self._find(users.fill_null(0).to_numpy(), users.is_not_null().to_numpy())
-        last = np.where(found, self.last[at] if len(self) else 0, self.NO_PURCHASE)
-        last_before = pl.Series("_last_before", last, dtype=pl.Int64)
+
+        def value_at(values: np.ndarray, missing: float) -> np.ndarray:
+            return (
+                np.where(found, values[at], missing) if len(self) else np.full(len(at), missing, values.dtype)
+            )
+
+        last_before = pl.Series("_last_before", value_at(self.last, self.NO_PURCHASE), dtype=pl.Int64)
         return frame.with_columns(
-            pl.Series(
-                "_sessions_before", np.where(found, self.sessions[at] if len(self) else 0, 0), pl.Int32
-            ),
-            pl.Series("_orders_before", np.where(found, self.orders[at] if len(self) else 0, 0), pl.Int32),
-            pl.Series(
-                "_spend_before", np.where(found, self.spend[at] if len(self) else 0.0, 0.0), pl.Float64
-            ),
+            pl.Series("_sessions_before", value_at(self.sessions, 0), pl.Int32),
+            pl.Series("_orders_before", value_at(self.orders, 0), pl.Int32),
+            pl.Series("_spend_before", value_at(self.spend, 0.0), pl.Float64),
             pl.when(last_before != self.NO_PURCHASE)
             .then(last_before)
             .cast(STATE_SCHEMA["_last_before"])

@@ -145,7 +145,7 @@ def _memory_source(model: ScoringModel, name: str, payload: bytes, fmt: str, chu
 MIN_PART_ROWS = 8_192  # below this, cutting a chunk for parallel scoring costs more than it saves
 
 
-def split_rows(chunk: pl.DataFrame, parts: int) -> list[pl.DataFrame]:
+def split_chunk(chunk: pl.DataFrame, parts: int) -> list[pl.DataFrame]:
     """Cut a chunk into up to `parts` contiguous slices of at least MIN_PART_ROWS rows (zero-copy views)."""
     parts = max(1, min(parts, chunk.height // MIN_PART_ROWS))
     size = -(-chunk.height // parts)
@@ -235,7 +235,7 @@ def score_file(
             if chunk.height == 0:
                 continue
             model_started = time.perf_counter()
-            parts = split_rows(chunk, workers)
+            parts = split_chunk(chunk, workers)
             scores = (
                 score_part(chunk) if len(parts) == 1 else np.concatenate(list(pool.map(score_part, parts)))
             )
