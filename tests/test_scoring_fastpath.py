@@ -104,3 +104,40 @@ def test_scaler_on_double_input_is_left_alone() -> None:
     rewritten, plan = optimise_graph(model.SerializeToString(), [("x", "float64")])
     assert plan.scalers == 0
     assert [node.op_type for node in onnx.load_from_string(rewritten).graph.node] == ["Scaler"]
+
+
+def test_identical_nodes_are_computed_once() -> None:
+    import onnxruntime as ort
+    from onnx import TensorProto, helper
+
+    def member(tag: str) -> list:  # what the stack's logistic and MLP members each do to the same matrix
+        return [
+            helper.make_node(
+                "Imputer", ["x"], [f"i{tag}"], domain="ai.onnx.ml", imputed_value_floats=[1.0, 2.0],
+                replaced_value_float=float("nan"),
+            ),
+            helper.make_node(
+                "Scaler", [f"i{tag}"], [f"s{tag}"], domain="ai.onnx.ml", offset=[0.5, 1.0], scale=[2.0, 3.0]
+            ),
+        ]  # fmt: skip
+
+    other = helper.make_node("Scaler", ["x"], ["t"], domain="ai.onnx.ml", offset=[0.5, 1.0], scale=[2.0, 4.0])
+    nodes = [*member("a"), *member("b"), other, helper.make_node("Sum", ["sa", "sb", "t"], ["y"])]
+    graph = helper.make_graph(
+        nodes,
+        "g",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, [None, 2])],
+        [helper.make_tensor_value_info("y", TensorProto.FLOAT, [None, 2])],
+    )
+    model = helper.make_model(
+        graph, opset_imports=[helper.make_opsetid("", 18), helper.make_opsetid("ai.onnx.ml", 3)]
+    )
+    original = model.SerializeToString()
+    rewritten, plan = optimise_graph(original, [("x", "float32")])
+    assert plan.merged == 2  # one imputer and one scaler; the scaler with other attributes stays
+    x = np.array([[np.nan, 0.0], [2.0, np.nan], [0.0, 3.0]], dtype=np.float32)
+
+    def run(payload: bytes) -> np.ndarray:
+        return ort.InferenceSession(payload, providers=["CPUExecutionProvider"]).run(None, {"x": x})[0]
+
+    assert np.array_equal(run(original), run(rewritten), equal_nan=True)  # t keeps the raw NaNs
