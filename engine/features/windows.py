@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterable, Iterator
-from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timedelta
 from pathlib import Path
 
@@ -22,6 +21,7 @@ from polars.io.plugins import register_io_source
 from engine.atomic import atomic_write_with
 from engine.features.history import UserHistory, purchase_rows
 from engine.features.sessions import event_columns, session_aggregates, session_columns, session_features
+from engine.prefetch import read_ahead
 
 EVENTS_PER_WINDOW = 700_000  # peak memory follows this (about 500 bytes an event at 10 M events)
 MAX_WINDOW_DAYS = 28
@@ -62,25 +62,20 @@ def session_table_windows(
     time = pl.col("event_time")
     start_time = pl.col("session_start")
 
-    def aggregate(start: datetime, stop: datetime) -> tuple[pl.DataFrame, pl.DataFrame]:
+    def aggregate(start: datetime, stop: datetime) -> tuple[datetime, pl.DataFrame, pl.DataFrame]:
         chunk = events.filter((time >= start) & (time < stop + MARGIN)).collect(engine="streaming")
         aggregates = session_aggregates(chunk, dimensions).collect(engine="streaming")
-        return aggregates, purchase_rows(chunk.lazy().filter(time < stop)).collect()
+        return stop, aggregates, purchase_rows(chunk.lazy().filter(time < stop)).collect()
 
     history = UserHistory()
     open_keys = pl.Series("_key", [], dtype=pl.UInt64)
-    bounds = _windows(first_event, end, window_days)
-    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="shopctl-window") as pool:
-        pending = pool.submit(aggregate, *bounds[0]) if bounds else None
-        for index, (_, stop) in enumerate(bounds):
-            assert pending is not None
-            aggregates, purchases = pending.result()
-            pending = pool.submit(aggregate, *bounds[index + 1]) if index + 1 < len(bounds) else None
-            # A session begun in an earlier window is that window's; one starting after `stop` is the next one's.
-            begun = aggregates.filter((start_time < stop) & ~pl.col("_key").is_in(open_keys.implode()))
-            open_keys = aggregates.filter((start_time < stop) & (pl.col("_last_event") >= stop))["_key"]
-            del aggregates
-            yield history.add(begun, purchases, open_keys).select(columns)
+    windows = _windows(first_event, end, window_days)
+    for stop, aggregates, purchases in read_ahead(aggregate(start, stop) for start, stop in windows):
+        # A session begun in an earlier window is that window's; one starting after `stop` is the next one's.
+        begun = aggregates.filter((start_time < stop) & ~pl.col("_key").is_in(open_keys.implode()))
+        open_keys = aggregates.filter((start_time < stop) & (pl.col("_last_event") >= stop))["_key"]
+        del aggregates
+        yield history.add(begun, purchases, open_keys).select(columns)
 
 
 def _stream_parquet(frames: Iterable[pl.DataFrame], schema: pl.Schema, path: Path) -> None:

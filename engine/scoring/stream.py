@@ -23,6 +23,7 @@ from polars.io.plugins import register_io_source
 
 from engine.atomic import atomic_path
 from engine.errors import InputError
+from engine.prefetch import read_ahead
 from engine.scoring.model import ScoringModel, load_model
 from engine.workspace import Workspace
 
@@ -150,23 +151,6 @@ def split_chunk(chunk: pl.DataFrame, parts: int) -> list[pl.DataFrame]:
     parts = max(1, min(parts, chunk.height // MIN_PART_ROWS))
     size = -(-chunk.height // parts)
     return [chunk.slice(offset, size) for offset in range(0, chunk.height, size)]
-
-
-def read_ahead(chunks: Iterator[pl.DataFrame]) -> Iterator[pl.DataFrame]:
-    """Yield the chunks while the next one is read on a worker thread.
-
-    polars releases the GIL while it reads and onnxruntime while it runs, so reading chunk k+1 overlaps scoring
-    chunk k. One chunk is read ahead (memory: two chunks); an error while reading surfaces here, in order.
-    """
-    done = object()
-    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="shopctl-read") as pool:
-        pending = pool.submit(next, chunks, done)
-        while True:
-            chunk = pending.result()
-            if chunk is done:
-                return
-            pending = pool.submit(next, chunks, done)
-            yield chunk
 
 
 def _schema(lazy: pl.LazyFrame, name: str) -> pl.Schema:
