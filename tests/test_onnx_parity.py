@@ -15,6 +15,7 @@ from sklearn.exceptions import ConvergenceWarning
 from sklearn.neural_network import MLPClassifier, MLPRegressor
 from threadpoolctl import threadpool_limits
 
+from engine.scoring import ScoringModel
 from engine.spec import TableSpec
 from models.candidates import CANDIDATES, category_lists, make_candidate
 from models.hgb_shim import float32_threshold
@@ -108,6 +109,17 @@ def test_candidate_parity(candidate: str, task: str, tables: tuple[pl.DataFrame,
     # Raw rows (nulls, unknown categories, a value that float32 rounds) go through the same feed.
     predictor = OnnxPredictor(onnx_bytes, input_metadata(spec), output_metadata(task))
     assert np.all(np.isfinite(predictor.predict(scoring)))
+    # And as production scores it: through the scoring fast path's graph rewrites (engine/scoring/fastpath.py).
+    metadata = {"inputs": input_metadata(spec), "output": output_metadata(task)}
+    scored = ScoringModel(onnx_bytes, metadata, name="parity").predict(scoring)
+    expected = pipeline_predict(pipeline, prepare_features(scoring, spec), task)
+    scale = 1.0 if task == "binary" else max(1.0, float(np.abs(expected).max()))
+    assert np.abs(scored - expected).max() / scale < TOLERANCE
+    plan = ScoringModel(onnx_bytes, metadata, name="parity")._plan
+    assert plan.trees == (1 if task == "binary" and candidate in ("hgb", "stack") else 0)
+    assert plan.folded == (1 if candidate == "stack" else 0)
+    if candidate == "stack" and task == "binary":
+        assert plan.pruned > 0  # the members' label (ArgMax) chains are never fetched
 
 
 def test_inputs_follow_the_contract() -> None:

@@ -85,7 +85,9 @@ class ScoringModel:
         self.threshold = metadata.get("threshold")
         self.spec = TableSpec.from_dict(metadata["spec"]) if metadata.get("spec") else None
         self.feature_names = tuple(item.name for item in self.inputs)
-        rewritten, self._plan = optimise_graph(onnx_bytes, [(item.name, item.dtype) for item in self.inputs])
+        rewritten, self._plan = optimise_graph(
+            onnx_bytes, [(item.name, item.dtype) for item in self.inputs], outputs=[self.output_name]
+        )
         self._encoders = self._plan.encoders
         self._blocked = self._plan.blocked_columns
         self._session = ort.InferenceSession(
