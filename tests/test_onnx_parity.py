@@ -118,6 +118,11 @@ def test_candidate_parity(candidate: str, task: str, tables: tuple[pl.DataFrame,
     plan = ScoringModel(onnx_bytes, metadata, name="parity")._plan
     assert plan.trees == (1 if task == "binary" and candidate in ("hgb", "stack") else 0)
     assert plan.folded == (1 if candidate == "stack" else 0)
+    # The encoded matrix is fed whole: with the numerics for the trees, the one-hot part alone where they are scaled.
+    (matrix,) = plan.matrices
+    assert {column for column, _ in matrix.segments} == (
+        set(spec.features) if candidate in ("hgb", "stack") else set(spec.categorical)
+    )
     if candidate == "stack" and task == "binary":
         assert plan.pruned > 0  # the members' label (ArgMax) chains are never fetched
 

@@ -28,20 +28,23 @@ def fitted() -> tuple[pl.DataFrame, object, bytes]:
     return table, pipeline, to_onnx_bytes(pipeline)
 
 
-def test_rewrite_feeds_codes_and_one_block(fitted) -> None:
+def test_rewrite_feeds_one_numeric_block_and_one_one_hot_matrix(fitted) -> None:
     _, _, onnx_bytes = fitted
     inputs = [(name, "float32") for name in NUMERIC] + [(name, "string") for name in CATEGORICAL]
     rewritten, plan = optimise_graph(onnx_bytes, inputs)
     assert sorted(plan.encoders) == sorted(CATEGORICAL)
     assert [block.columns for block in plan.blocks] == [NUMERIC]
-    graph_inputs = {
-        item.name: item.type.tensor_type.elem_type for item in onnx.load_from_string(rewritten).graph.input
-    }
-    assert graph_inputs == {
+    # The logistic scales its numerics before the concatenation: the one-hot part alone is fed as a matrix.
+    (matrix,) = plan.matrices
+    assert {column for column, _ in matrix.segments} == set(CATEGORICAL)
+    assert all(category is not None for _, category in matrix.segments)
+    assert plan.absent == set(NUMERIC) | set(CATEGORICAL)
+    graph = onnx.load_from_string(rewritten).graph
+    assert {item.name: item.type.tensor_type.elem_type for item in graph.input} == {
         "shopctl_block_0": onnx.TensorProto.FLOAT,
-        "device": onnx.TensorProto.INT64,
-        "channel": onnx.TensorProto.INT64,
+        "shopctl_matrix_0": onnx.TensorProto.FLOAT,
     }
+    assert "OneHotEncoder" not in {node.op_type for node in graph.node}
 
 
 def test_rewritten_and_original_graphs_score_alike(fitted, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -293,3 +296,26 @@ def test_rounding_rewrites_that_miss_the_probe_leave_the_exact_ones(monkeypatch:
     rewritten, plan = optimise_graph(onnx_bytes, inputs, outputs=["probabilities"])
     assert rewritten != onnx_bytes and plan.encoders and plan.pruned
     assert (plan.trees, plan.folded, plan.scalers) == (0, 0, 1)
+
+
+def test_a_matrix_feed_scores_rows_and_frames_alike_and_names_a_bad_value() -> None:
+    from test_onnx_parity import _fit_small, _spec, _table
+
+    from engine.errors import InputError
+    from models.onnx_export import input_metadata, output_metadata, to_onnx_bytes
+
+    spec = _spec("binary")
+    onnx_bytes = to_onnx_bytes(_fit_small("hgb", spec, _table(300, 1)), spec)
+    model = ScoringModel(
+        onnx_bytes, {"inputs": input_metadata(spec), "output": output_metadata("binary")}, name="m"
+    )
+    assert model._plan.matrices and not model._plan.blocks  # trees read the whole encoded matrix
+    frame = _table(40, 2).with_columns(
+        pl.Series("channel", ["tiktok", None] + ["mail"] * 38),  # unknown, null
+        pl.Series("amount", [None, 1e30] + [3.5] * 38),
+    )
+    rows = frame.to_dicts()
+    assert np.array_equal(model.predict(frame), model.predict(rows))
+    assert model.predict(rows[1]) == pytest.approx(model.predict(frame.head(2))[1], abs=0)
+    with pytest.raises(InputError, match="row 0: column 'visits' is 'many'"):
+        model.predict({**rows[0], "visits": "many"})

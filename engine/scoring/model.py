@@ -89,7 +89,10 @@ class ScoringModel:
             onnx_bytes, [(item.name, item.dtype) for item in self.inputs], outputs=[self.output_name]
         )
         self._encoders = self._plan.encoders
-        self._blocked = self._plan.blocked_columns
+        self._absent = self._plan.absent
+        self._direct = tuple(
+            item for item in self.inputs if item.name not in self._absent
+        )  # fed as themselves
         self._session = ort.InferenceSession(
             rewritten, session_options(threads), providers=["CPUExecutionProvider"]
         )
@@ -158,7 +161,7 @@ class ScoringModel:
                     f"{source}: column {item.name!r} is {series.dtype}, expected {expected}; "
                     "fix the file or cast the column"
                 )
-            if item.name in self._blocked:
+            if item.name in self._absent:
                 continue
             if item.is_string:
                 series = series.cast(pl.String).fill_null(self.missing_category)
@@ -170,6 +173,9 @@ class ScoringModel:
         for block in self._plan.blocks:
             target = POLARS_DTYPES[block.dtype]
             feeds[block.name] = frame.select(pl.col(block.columns).cast(target)).to_numpy(order="c")
+        for matrix in self._plan.matrices:
+            expressions = matrix.expressions(frame.schema, self.missing_category)
+            feeds[matrix.name] = frame.select(expressions).to_numpy(order="c")
         return feeds
 
     def feeds_from_rows(self, rows: Sequence[Mapping[str, Any]]) -> dict[str, np.ndarray]:
@@ -193,9 +199,7 @@ class ScoringModel:
                         _row_numbers([row[item.name] for row in rows], item)  # names the bad value
                 raise
         missing_category = self.missing_category
-        for item in self.inputs:
-            if item.name in self._blocked:
-                continue
+        for item in self._direct:
             values = [row[item.name] for row in rows]
             if item.is_string:
                 texts = [missing_category if value is None else str(value) for value in values]
@@ -204,6 +208,14 @@ class ScoringModel:
             else:
                 array = _row_numbers(values, item)
             feeds[item.name] = array.reshape(-1, 1)
+        for matrix in self._plan.matrices:
+            try:
+                feeds[matrix.name] = matrix.from_rows(rows, missing_category)
+            except (TypeError, ValueError):
+                for item in self.inputs:
+                    if item.name in matrix.columns and not item.is_string:
+                        _row_numbers([row[item.name] for row in rows], item)  # names the bad value
+                raise
         return feeds
 
 
