@@ -32,11 +32,19 @@ from engine.registry import Registry, sha256_hex  # noqa: E402
 from engine.scoring import ScoringModel  # noqa: E402
 from engine.spec import TableSpec  # noqa: E402
 from engine.workspace import init_workspace  # noqa: E402
-from models.candidates import HGB_PARAMS, MLP_PARAMS, keep_best_iteration  # noqa: E402
+from models.candidates import CANDIDATES, category_lists, keep_best_iteration, make_candidate  # noqa: E402
+from models.onnx_export import (  # noqa: E402
+    input_metadata,
+    output_metadata,
+    prepare_features,
+    to_onnx_bytes,
+)
 
 NUMERIC = tuple(f"x{i:02d}" for i in range(25))
 CATEGORICAL = ("channel", "device", "country", "visitor_type")
-SPEC = TableSpec(numeric=NUMERIC, categorical=CATEGORICAL, target="converted", id_columns=("session_id",))
+SPEC = TableSpec(
+    numeric=NUMERIC, categorical=CATEGORICAL, target="converted", task="binary", id_columns=("session_id",)
+)
 VALUES = {
     "channel": ["direct", "search", "ads", "email", "social"],
     "device": ["mobile", "desktop", "tablet"],
@@ -78,81 +86,26 @@ def make_table(rows: int, seed: int = 0) -> pl.DataFrame:
 
 
 def sklearn_features(frame: pl.DataFrame) -> pl.DataFrame:
-    """Features as scikit-learn sees them (float32-exact numerics with NaN, categorical nulls as "")."""
-    return frame.select(
-        *[pl.col(n).cast(pl.Float32).cast(pl.Float64).fill_null(float("nan")) for n in NUMERIC],
-        *[pl.col(n).fill_null("") for n in CATEGORICAL],
-    )
+    """Features as scikit-learn sees them in training (float32-exact numerics with NaN, categorical nulls as "")."""
+    return prepare_features(frame, SPEC)
 
 
 def build_pipelines(train: pl.DataFrame, seed: int = 42) -> dict[str, Any]:
-    """The four candidate shapes (as in models/candidates.py), fitted on the training rows."""
-    from sklearn.compose import ColumnTransformer
-    from sklearn.ensemble import HistGradientBoostingClassifier, StackingClassifier
-    from sklearn.impute import SimpleImputer
-    from sklearn.linear_model import LogisticRegression
-    from sklearn.model_selection import StratifiedKFold
-    from sklearn.neural_network import MLPClassifier
-    from sklearn.pipeline import Pipeline
-    from sklearn.preprocessing import OneHotEncoder, StandardScaler
-
-    def encoder(scale: bool) -> ColumnTransformer:
-        numeric: Any = (
-            Pipeline([("impute", SimpleImputer(strategy="median")), ("scale", StandardScaler())])
-            if scale
-            else "passthrough"
-        )
-        categories = [sorted(VALUES[name]) for name in CATEGORICAL]
-        return ColumnTransformer(
-            [
-                ("numeric", numeric, list(NUMERIC)),
-                (
-                    "categorical",
-                    OneHotEncoder(
-                        categories=categories, handle_unknown="ignore", sparse_output=False, dtype=float
-                    ),
-                    list(CATEGORICAL),
-                ),
-            ]
-        )
-
-    def scaled(model: Any) -> Pipeline:
-        return Pipeline(
-            [("impute", SimpleImputer(strategy="median")), ("scale", StandardScaler()), ("model", model)]
-        )
-
-    # The same estimator settings as training (models/candidates.py), so the bench scores what training produces.
-    hgb = dict(HGB_PARAMS, random_state=seed)
-    mlp = dict(MLP_PARAMS, random_state=seed)
-    pipelines: dict[str, Any] = {
-        "logistic": Pipeline([("encode", encoder(True)), ("model", LogisticRegression(max_iter=2000))]),
-        "mlp": Pipeline([("encode", encoder(True)), ("model", MLPClassifier(**mlp))]),
-    }
-    if hgb_shim_available():
-        pipelines["hgb"] = Pipeline(
-            [("encode", encoder(False)), ("model", HistGradientBoostingClassifier(**hgb))]
-        )
-        members = [
-            ("logistic", scaled(LogisticRegression(max_iter=2000))),
-            ("hgb", HistGradientBoostingClassifier(**hgb)),
-            ("mlp", scaled(MLPClassifier(**mlp))),
-        ]
-        stack = StackingClassifier(
-            members,
-            final_estimator=LogisticRegression(max_iter=2000),
-            cv=StratifiedKFold(3, shuffle=True, random_state=seed),
-        )
-        pipelines["stack"] = Pipeline([("encode", encoder(False)), ("model", stack)])
+    """The four candidates exactly as training builds them (models/candidates.py), fitted on the training rows."""
     from threadpoolctl import threadpool_limits
 
     features, labels = sklearn_features(train), train["converted"].to_numpy()
-    for name, pipeline in pipelines.items():
+    categories = category_lists(features, SPEC.categorical)
+    pipelines: dict[str, Any] = {}
+    for name in CANDIDATES:
+        pipeline = make_candidate(name, SPEC, categories, seed)
         started = time.perf_counter()
         # One OpenMP thread while fitting: on a shared 2-core box oversubscription makes HGB many times slower.
         with threadpool_limits(1):
             pipeline.fit(features, labels)
         keep_best_iteration(pipeline)  # as training does
         print(f"  fitted {name} in {time.perf_counter() - started:.1f}s", file=sys.stderr)
+        pipelines[name] = pipeline
     return pipelines
 
 
@@ -163,40 +116,13 @@ def tree_count(pipeline: Any) -> int | None:
     return len(model._predictors) if hasattr(model, "_predictors") else None
 
 
-def hgb_shim_available() -> bool:
-    try:
-        from models.hgb_shim import register_hgb_shim
-    except ImportError:
-        print("  note: models/hgb_shim.py absent; hgb and stack skipped", file=sys.stderr)
-        return False
-    register_hgb_shim()
-    return True
-
-
-def to_onnx(pipeline: Any) -> bytes:
-    from skl2onnx import convert_sklearn
-    from skl2onnx.common.data_types import FloatTensorType, StringTensorType
-
-    types = [(n, FloatTensorType([None, 1])) for n in NUMERIC] + [
-        (n, StringTensorType([None, 1])) for n in CATEGORICAL
-    ]
-    model = convert_sklearn(
-        pipeline,
-        initial_types=types,
-        options={id(pipeline): {"zipmap": False}},
-        target_opset={"": 18, "ai.onnx.ml": 3},
-    )
-    return model.SerializeToString()
-
-
 def metadata(candidate: str, rows: int) -> dict[str, Any]:
     return {
         "task": "binary",
         "target": "converted",
         "spec": SPEC.to_dict(),
-        "inputs": [{"name": n, "dtype": "float32", "kind": "numeric"} for n in NUMERIC]
-        + [{"name": n, "dtype": "string", "kind": "categorical"} for n in CATEGORICAL],
-        "output": {"name": "probabilities", "column": 1},
+        "inputs": input_metadata(SPEC),
+        "output": output_metadata("binary"),
         "threshold": 0.5,
         "chosen": candidate,
         "rows": rows,
@@ -288,7 +214,7 @@ def run(args: argparse.Namespace, folder: Path, command: str) -> None:
     results: dict[str, Any] = {"command": command, "candidates": {}}
 
     for candidate, pipeline in pipelines.items():
-        onnx_bytes = to_onnx(pipeline)
+        onnx_bytes = to_onnx_bytes(pipeline, SPEC)
         model_name = f"bench-{candidate}"
         # A kept folder (--keep) may hold an earlier run's model: register this one unless it is the champion.
         if not registry.versions(model_name) or registry.get(model_name).metadata["sha256"] != sha256_hex(
