@@ -168,9 +168,12 @@ def make_candidate(name: str, spec: TableSpec, categories: list[list[str]], seed
             ("mlp", Pipeline([("scale", _scaled()), ("model", _estimator("mlp", task, seed))])),
         ]
         if task == "binary":
+            from models.stacking import LogitLogisticRegression  # imports scikit-learn
+
+            # The members' log-odds, not their probabilities: see models/stacking.py.
             stack: Any = StackingClassifier(
                 members,
-                final_estimator=LogisticRegression(max_iter=2000),
+                final_estimator=LogitLogisticRegression(max_iter=2000),
                 cv=StratifiedKFold(STACK_FOLDS, shuffle=True, random_state=seed),
                 stack_method="predict_proba",
             )

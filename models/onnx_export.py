@@ -88,6 +88,9 @@ def to_onnx_bytes(pipeline: Any, spec: TableSpec, *, adjust_hgb_thresholds: bool
     from sklearn.ensemble import HistGradientBoostingClassifier, HistGradientBoostingRegressor
 
     register_hgb_shim()
+    from models.stacking import register_stack_converter  # imports scikit-learn
+
+    register_stack_converter()
     initial_types = [
         (
             item["name"],
