@@ -141,7 +141,7 @@ def _estimator(name: str, task: str, seed: int) -> Any:
 def make_candidate(name: str, spec: TableSpec, categories: list[list[str]], seed: int) -> Pipeline:
     """An unfitted pipeline from raw feature columns to prediction for candidate name."""
     from sklearn.ensemble import StackingClassifier, StackingRegressor
-    from sklearn.linear_model import LogisticRegression, Ridge
+    from sklearn.linear_model import Ridge
     from sklearn.model_selection import KFold, StratifiedKFold
     from sklearn.pipeline import Pipeline
 

@@ -8,7 +8,7 @@ import onnxruntime as ort
 import pytest
 from sklearn.linear_model import LogisticRegression
 
-from models.stacking import EPS, LogitLogisticRegression, logit, register_stack_converter
+from models.stacking import HIGH, LOW, LogitLogisticRegression, logit, register_stack_converter
 
 
 def _members(rows: int = 20_000, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
@@ -44,7 +44,9 @@ def test_a_member_that_points_the_wrong_way_gets_weight_zero() -> None:
 def test_logit_clips_so_certain_members_stay_finite() -> None:
     values = logit(np.array([0.0, 1.0, 0.5]))
     assert np.all(np.isfinite(values)) and values[2] == 0.0
-    assert values[1] == pytest.approx(np.log((1 - EPS) / EPS))
+    assert values[0] == pytest.approx(np.log(LOW / (1 - LOW))) and values[1] == pytest.approx(
+        np.log(HIGH / (1 - HIGH))
+    )
 
 
 def test_onnx_conversion_matches_including_zero_and_one() -> None:
