@@ -327,29 +327,22 @@ def _with_properties(challenger: dict[str, Any]) -> bytes:
 
 
 def _metadata(ws: Workspace, name: str, challenger: dict[str, Any], result: dict[str, Any], who: str) -> dict:
+    from engine.train_run import version_metadata
+
     trained = challenger["trained"]
-    spec = trained.spec
-    return {
-        "name": name,
-        "task": spec.task,
-        "target": spec.target,
-        "spec": spec.to_dict(),
-        "inputs": challenger["inputs"],
-        "output": challenger["output"],
-        "missing_values": {"numeric": "NaN", "categorical": ""},
-        "threshold": challenger["threshold"],
-        "metrics": {**trained.metrics, "holdout": result["challenger"]["metrics"]},
-        "candidates": trained.candidates,
-        "chosen": trained.chosen,
-        "parity_max_abs_diff": challenger["parity"],
-        "parity_rows": int(len(trained.split.test)),
-        "split": {"method": trained.split.method, **trained.split.sizes()},
-        "source": {"task": "conversion", "table": "events", "retrain": True},
-        "training_window": {"column": spec.time_column, **result["windows"]["train"]},
-        "holdout_window": result["windows"]["holdout"],
-        "rows": {**trained.split.sizes(), "dropped_unlabelled": trained.dropped_rows},
-        "created_by": who,
-    }
+    return version_metadata(
+        name,
+        trained,
+        inputs=challenger["inputs"],
+        output=challenger["output"],
+        parity=challenger["parity"],
+        source={"task": "conversion", "table": "events", "retrain": True},
+        who=who,
+        fractions=ws.settings.training.split,
+        metrics={**trained.metrics, "holdout": result["challenger"]["metrics"]},
+        training_window={"column": trained.spec.time_column, **result["windows"]["train"]},
+        holdout_window=result["windows"]["holdout"],
+    )
 
 
 def _info_alert(ws: Workspace, name: str, message: str) -> None:

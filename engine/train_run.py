@@ -200,6 +200,50 @@ def _task_table(
     return frame, spec, source
 
 
+def version_metadata(
+    name: str,
+    result: Any,
+    *,
+    inputs: list[dict[str, Any]],
+    output: dict[str, Any],
+    parity: float,
+    source: dict[str, Any],
+    who: str,
+    fractions: Any,
+    quantization: dict[str, Any] | None = None,
+    **overrides: Any,
+) -> dict[str, Any]:
+    """metadata.json of a trained version (models.training.TrainResult `result`), for train and retrain alike;
+    `overrides` replace or add keys (retrain's holdout metrics and event-time windows). NaN/inf become null."""
+    spec = result.spec
+    labelled = result.table
+    metadata = {
+        "name": name,
+        "task": spec.task,
+        "target": spec.target,
+        "spec": spec.to_dict(),
+        "inputs": inputs,
+        "output": output,
+        "missing_values": {"numeric": "NaN", "categorical": ""},
+        "threshold": result.threshold,
+        "metrics": result.metrics,
+        "candidates": result.candidates,
+        "chosen": result.chosen,
+        "parity_max_abs_diff": parity,
+        "parity_rows": len(result.split.test),
+        "quantization": quantization,
+        "split": {"method": result.split.method, **result.split.sizes(), "fractions": list(fractions)},
+        "source": source,
+        "training_window": _training_window(labelled, spec, result.split.train),
+        "data_fingerprint": _fingerprint(labelled),
+        "rows": {**result.split.sizes(), "dropped_unlabelled": result.dropped_rows},
+        "empty_columns_dropped": list(result.empty_columns),
+        "created_by": who,
+    }
+    metadata.update(overrides)
+    return _finite(metadata)
+
+
 def _finite(payload: Any) -> Any:
     """payload with NaN/inf floats replaced by None, so metadata.json stays standard JSON."""
     if isinstance(payload, float):
@@ -307,37 +351,22 @@ def train_and_register(
     if progress:
         progress("profiling reference data", steps - 2, steps)
     profile, _ = reference_profile(result, onnx_bytes, inputs, output, seed=config.seed)
-    labelled = result.table
-    metadata = {
-        "name": name,
-        "task": spec.task,
-        "target": spec.target,
-        "spec": spec.to_dict(),
-        "inputs": inputs,
-        "output": output,
-        "missing_values": {"numeric": "NaN", "categorical": ""},
-        "threshold": result.threshold,
-        "metrics": result.metrics,
-        "candidates": result.candidates,
-        "chosen": result.chosen,
-        "parity_max_abs_diff": parity,
-        "parity_rows": len(result.split.test),
-        "quantization": quantization,
-        "split": {"method": result.split.method, **result.split.sizes(), "fractions": list(config.split)},
-        "source": source,
-        "training_window": _training_window(labelled, spec, result.split.train),
-        "data_fingerprint": _fingerprint(labelled),
-        "rows": {**result.split.sizes(), "dropped_unlabelled": result.dropped_rows},
-        "empty_columns_dropped": list(result.empty_columns),
-        "created_by": who,
-    }
+    metadata = version_metadata(
+        name,
+        result,
+        inputs=inputs,
+        output=output,
+        parity=parity,
+        source=source,
+        who=who,
+        fractions=config.split,
+        quantization=quantization,
+    )
     onnx_bytes = stamp_properties(onnx_bytes, inputs, output, result.threshold)
     if progress:
         progress("registering", steps - 1, steps)
     why = f"trained {result.chosen} on {len(result.labels)} rows"
-    version = Registry(ws).register(
-        name, onnx_bytes, _finite(metadata), profile, promote=promote, who=who, why=why
-    )
+    version = Registry(ws).register(name, onnx_bytes, metadata, profile, promote=promote, who=who, why=why)
     if progress:
         progress("registered", steps, steps)
     return _finite(

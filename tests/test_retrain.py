@@ -125,7 +125,15 @@ def test_better_challenger_is_promoted_after_the_traffic_shift(ws: Workspace) ->
     assert windows["train"]["end"] < windows["holdout"]["start"] and windows["holdout"]["rows"] > 1000
     registry = Registry(ws)
     assert registry.champion("conversion") == result["challenger"]["version"] == 2
-    assert registry.get("conversion", 2).metadata["metrics"]["holdout"]["roc_auc"] == challenger_auc
+    retrained, trained = registry.get("conversion", 2).metadata, registry.get("conversion", 1).metadata
+    assert retrained["metrics"]["holdout"]["roc_auc"] == challenger_auc
+    # The same metadata contract as `shopctl train` (one builder): fingerprint, split fractions, dropped columns.
+    assert set(trained) <= set(retrained) and retrained["source"]["retrain"] is True
+    assert (
+        len(retrained["data_fingerprint"]) == 32
+        and retrained["split"]["fractions"] == trained["split"]["fractions"]
+    )
+    assert retrained["holdout_window"] == windows["holdout"]
     assert load_model(ws, "conversion").version == 2  # the champion loads, its sha256 checked
     actions = [(entry["action"], entry["who"]) for entry in registry.history("conversion")]
     assert actions[-2:] == [("register", "test"), ("promote", "test")]
