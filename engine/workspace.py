@@ -6,11 +6,16 @@ import os
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from engine.atomic import atomic_write_text
-from engine.config import Settings, default_config_text, load_settings
 from engine.errors import WorkspaceError
 
+if TYPE_CHECKING:
+    from engine.config import Settings
+
+# engine.config (pydantic, ~130 ms to import) loads with the first settings read, not with this module: the CLI
+# imports this to build its options.
 WORKSPACE_ENV = "SHOPCTL_WORKSPACE"
 SUBFOLDERS = ("data", "data/events", "data/quarantine", "data/features", "data/inbox", "registry", "state")
 
@@ -67,6 +72,8 @@ class Workspace:
 
     @cached_property
     def settings(self) -> Settings:
+        from engine.config import load_settings
+
         return load_settings(self.config_path)
 
     def reload_settings(self) -> Settings:
@@ -108,6 +115,8 @@ def init_workspace(path: Path | str | None = None, *, force: bool = False) -> tu
     workspace = Workspace(root)
     created = False
     if force or not workspace.config_path.exists():
+        from engine.config import default_config_text
+
         atomic_write_text(workspace.config_path, default_config_text())
         created = True
     _ = workspace.settings

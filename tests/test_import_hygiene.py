@@ -50,7 +50,9 @@ def test_engine_and_models_import_with_console_libraries_blocked() -> None:
         "        failed[name] = str(error)\n"
         "print(json.dumps(failed))\n"
     )
-    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True, cwd=ROOT)
+    result = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, check=True, cwd=ROOT
+    )
     failed = json.loads(result.stdout.strip().splitlines()[-1])
     assert failed == {}, f"engine/models need a console library: {failed}"
     assert len(modules) >= 10
@@ -71,3 +73,33 @@ def test_no_source_file_imports_a_console_library() -> None:
                     if name.split(".")[0] in BANNED:
                         offenders.append(f"{path.relative_to(ROOT)}:{node.lineno} imports {name}")
     assert offenders == []
+
+
+def test_the_cli_starts_without_the_data_libraries() -> None:
+    # `shopctl --help`, a typo or `shopctl models list` should not wait for polars, numpy, onnxruntime, pydantic
+    # or scikit-learn (0.33 s of imports); each command loads what it needs when it runs (engine/lazy.py).
+    script = (
+        "import json, sys\n"
+        "import console.cli.main\n"
+        "heavy = ('polars', 'numpy', 'onnxruntime', 'pydantic', 'sklearn', 'textual')\n"
+        "print(json.dumps(sorted(name for name in heavy if name in sys.modules)))\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, check=True, cwd=ROOT
+    )
+    assert json.loads(result.stdout.strip().splitlines()[-1]) == []
+
+
+def test_lazy_package_attributes_resolve_and_unknown_names_fail() -> None:
+    import engine.scoring
+    from engine.features import session_spec
+    from engine.ingest import ingest_files
+    from engine.scoring.stream import score_file
+
+    assert engine.scoring.score_file is score_file and callable(ingest_files) and callable(session_spec)
+    try:
+        engine.scoring.nope  # noqa: B018
+    except AttributeError as error:
+        assert "engine.scoring" in str(error) and "nope" in str(error)
+    else:
+        raise AssertionError("an unknown attribute must raise AttributeError")

@@ -7,7 +7,6 @@ from typing import Annotated
 import typer
 
 from console.cli.common import JsonOption, WorkspaceOption, emit, guarded, info, out, workspace_from
-from engine.features import build_features
 
 features_app = typer.Typer(help="Build the feature tables models train on.", no_args_is_help=True)
 
@@ -26,6 +25,8 @@ def build(
 
     Example: shopctl features build --as-of 2026-03-01 -w ./myshop
     """
+    from engine.features import build_features  # polars: loaded when the command runs
+
     ws = workspace_from(workspace)
     info("building feature tables ...")
     result = build_features(ws, as_of=as_of)

@@ -8,9 +8,7 @@ from typing import Annotated
 import typer
 
 from console.cli.common import JsonOption, WorkspaceOption, emit, err, guarded, info, out, workspace_from
-from engine.ingest import PRESETS, IngestOptions, ingest_files
-from engine.ingest.options import parse_pairs
-from engine.ingest.summary import data_summary
+from engine.ingest import PRESETS
 
 data_app = typer.Typer(help="Look at the event store.", no_args_is_help=True)
 
@@ -61,6 +59,9 @@ def ingest(
 
     Example: shopctl ingest events.csv.gz --preset retailrocket --json
     """
+    from engine.ingest import IngestOptions, ingest_files  # polars: loaded when the command runs
+    from engine.ingest.options import parse_pairs
+
     ws = workspace_from(workspace)
     options = IngestOptions(
         preset=preset,
@@ -100,6 +101,8 @@ def summary(workspace: WorkspaceOption = None, as_json: JsonOption = False) -> N
 
     Example: shopctl data summary --json
     """
+    from engine.ingest.summary import data_summary
+
     ws = workspace_from(workspace)
     payload = data_summary(ws)
 

@@ -9,7 +9,7 @@ from typing import Annotated
 import typer
 
 from console.cli.common import JsonOption, WorkspaceOption, emit, guarded, info, progress, workspace_from
-from engine.scoring import FORMATS, score_file
+from engine.scoring import FORMATS
 
 
 @guarded
@@ -44,6 +44,8 @@ def score(
 
     Example: shopctl score conversion --input sessions.parquet --output scores.parquet
     """
+    from engine.scoring import score_file  # onnxruntime, polars: loaded when the command runs
+
     ws = workspace_from(workspace)
     with progress(f"scoring with {name}") as advance:
         result = score_file(

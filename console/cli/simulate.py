@@ -8,7 +8,7 @@ from typing import Annotated
 import typer
 
 from console.cli.common import JsonOption, WorkspaceOption, emit, guarded, info, out
-from engine.simulator import FORMATS, SCENARIOS, simulate, write_simulation
+from engine.simulator import FORMATS, SCENARIOS
 
 
 @guarded
@@ -46,6 +46,8 @@ def simulate_command(
 
     Example: shopctl simulate --days 60 --scenario checkout_outage --out events.parquet
     """
+    from engine.simulator import simulate, write_simulation  # numpy, polars: loaded when the command runs
+
     info(f"simulating {days} days, about {sessions_per_day:g} sessions a day, scenario {scenario} ...")
     simulation = simulate(
         days,

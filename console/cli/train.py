@@ -18,7 +18,6 @@ from console.cli.common import (
     progress,
     workspace_from,
 )
-from engine.train_run import parse_candidates, train_and_register
 
 
 @guarded
@@ -66,6 +65,8 @@ def train_command(
 
     Example: shopctl train shoppers --table online_shoppers_intention.csv --target Revenue
     """
+    from engine.train_run import parse_candidates, train_and_register  # polars, numpy: loaded when it runs
+
     ws = workspace_from(workspace)
     model_name = name or task
     what = f"table {table} (target {target})" if table is not None else f"task {task}"

@@ -24,10 +24,10 @@ from polars.io.plugins import register_io_source
 from engine.atomic import atomic_path
 from engine.errors import InputError
 from engine.prefetch import read_ahead
+from engine.scoring import FORMATS
 from engine.scoring.model import ScoringModel, load_model
 from engine.workspace import Workspace
 
-FORMATS = ("parquet", "csv", "jsonl")
 SUFFIXES = {".parquet": "parquet", ".pq": "parquet", ".csv": "csv", ".jsonl": "jsonl", ".ndjson": "jsonl"}
 STDIO = "-"
 SCORE_COLUMN = "score"

@@ -10,9 +10,9 @@ import polars as pl
 
 from engine.atomic import atomic_write_json, atomic_write_with
 from engine.errors import InputError
+from engine.simulator import FORMATS
 from engine.simulator.simulation import Simulation
 
-FORMATS = ("csv", "tsv", "parquet", "jsonl")
 SUFFIX_FORMAT = {".csv": "csv", ".tsv": "tsv", ".parquet": "parquet", ".jsonl": "jsonl", ".ndjson": "jsonl"}
 ISO_UTC = "%Y-%m-%dT%H:%M:%S%.6fZ"
 
