@@ -109,7 +109,7 @@ def test_candidate_parity(candidate: str, task: str, tables: tuple[pl.DataFrame,
     # Raw rows (nulls, unknown categories, a value that float32 rounds) go through the same feed.
     predictor = OnnxPredictor(onnx_bytes, input_metadata(spec), output_metadata(task))
     assert np.all(np.isfinite(predictor.predict(scoring)))
-    # And as production scores it: through the scoring fast path's graph rewrites (engine/scoring/fastpath.py).
+    # And as production scores it: through the scoring fast path's graph rewrites (engine/scoring/fastpath/).
     metadata = {"inputs": input_metadata(spec), "output": output_metadata(task)}
     scored = ScoringModel(onnx_bytes, metadata, name="parity").predict(scoring)
     expected = pipeline_predict(pipeline, prepare_features(scoring, spec), task)

@@ -61,7 +61,7 @@ def test_rewritten_and_original_graphs_score_alike(fitted, monkeypatch: pytest.M
     frame = pl.concat([table.select(*NUMERIC, *CATEGORICAL), odd])
     expected = pipeline.predict_proba(sklearn_frame(frame))[:, 1]
     fast = ScoringModel(onnx_bytes, metadata_for(pipeline, table.height), name="m", version=1)
-    monkeypatch.setattr(fastpath, "_same_outputs", lambda *args: False)
+    monkeypatch.setattr(fastpath, "same_outputs", lambda *args: False)
     plain = ScoringModel(onnx_bytes, metadata_for(pipeline, table.height), name="m", version=1)
     assert fast._plan.blocks and not plain._plan.blocks and not plain._encoders
     for model in (fast, plain):
@@ -83,7 +83,7 @@ def test_scalers_become_sub_and_mul_with_identical_scores(fitted, monkeypatch: p
     op_types = [node.op_type for node in onnx.load_from_string(rewritten).graph.node]
     assert "Scaler" not in op_types and {"Sub", "Mul"} <= set(op_types)
     fast = ScoringModel(onnx_bytes, metadata_for(pipeline, table.height), name="m", version=1)
-    monkeypatch.setattr(fastpath, "_scalers_as_arithmetic", lambda model, plan, fold=True: None)
+    monkeypatch.setattr(fastpath, "scalers_as_arithmetic", lambda model, plan, fold=True: None)
     with_scaler = ScoringModel(onnx_bytes, metadata_for(pipeline, table.height), name="m", version=1)
     assert with_scaler._plan.scalers == 0
     frame = table.select(*NUMERIC, *CATEGORICAL)
@@ -291,8 +291,8 @@ def test_rounding_rewrites_that_miss_the_probe_leave_the_exact_ones(monkeypatch:
     spec = _spec("binary")
     onnx_bytes = to_onnx_bytes(_fit_small("stack", spec, _table(300, 1)), spec)
     inputs = [(item["name"], item["dtype"]) for item in input_metadata(spec)]
-    probe = fastpath._same_outputs
-    monkeypatch.setattr(fastpath, "_same_outputs", lambda *a: not (a[2].trees or a[2].folded) and probe(*a))
+    probe = fastpath.same_outputs
+    monkeypatch.setattr(fastpath, "same_outputs", lambda *a: not (a[2].trees or a[2].folded) and probe(*a))
     rewritten, plan = optimise_graph(onnx_bytes, inputs, outputs=["probabilities"])
     assert rewritten != onnx_bytes and plan.encoders and plan.pruned
     assert (plan.trees, plan.folded, plan.scalers) == (0, 0, 1)

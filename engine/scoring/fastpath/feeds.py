@@ -1,0 +1,161 @@
+"""The feeds of a rewritten graph: category codes, numeric blocks and encoded matrices, and the plan that builds them.
+
+ScoringModel (engine/scoring/model.py) builds every feed from the caller's per-column values through a FeedPlan;
+the probe (probe.py) uses FeedPlan.adapt to feed the rewritten graph what the original one got.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from functools import cached_property
+from typing import Any
+
+import numpy as np
+import polars as pl
+
+UNKNOWN_CODE = -1
+NAN = float("nan")
+
+
+class StringEncoder:
+    """Maps category strings to their code in a fixed vocabulary (UNKNOWN_CODE for anything else)."""
+
+    def __init__(self, vocabulary: list[str]) -> None:
+        self.vocabulary = list(vocabulary)
+        self._index = {value: code for code, value in enumerate(self.vocabulary)}
+        self._codes = pl.Series(range(len(self.vocabulary)), dtype=pl.Int64)
+        self._keys = pl.Series(self.vocabulary, dtype=pl.String)
+
+    def encode(self, series: pl.Series) -> np.ndarray:
+        """Codes of a String series without nulls (the caller fills them first)."""
+        codes = series.replace_strict(self._keys, self._codes, default=UNKNOWN_CODE, return_dtype=pl.Int64)
+        return codes.to_numpy()
+
+    def encode_list(self, texts: list[str]) -> np.ndarray:
+        """Codes of a short list of strings (the single-row path)."""
+        index = self._index
+        return np.array([index.get(text, UNKNOWN_CODE) for text in texts], dtype=np.int64)
+
+
+@dataclass(frozen=True)
+class NumericBlock:
+    """Numeric columns fed together as one C-ordered [N, k] input named `name`."""
+
+    name: str
+    columns: tuple[str, ...]
+    dtype: str
+
+
+@dataclass(frozen=True, eq=False)
+class MatrixFeed:
+    """An encoded feature matrix fed whole as one C-ordered float32 [N, width] input named `name`: per segment,
+    (column, None) is a numeric column as it is (null = NaN) and (column, category) the 0/1 column a one-hot encoder
+    gives that category (null = the missing category; unknown = 0 everywhere)."""
+
+    name: str
+    segments: tuple[tuple[str, str | None], ...]
+
+    @property
+    def columns(self) -> set[str]:
+        return {column for column, _ in self.segments}
+
+    def expressions(self, schema: Mapping[str, pl.DataType], missing_category: str) -> list[pl.Expr]:
+        """polars expressions for the matrix columns of a frame with this schema."""
+        texts = {
+            column: pl.col(column).cast(pl.String).fill_null(missing_category)
+            if schema[column] != pl.String
+            else pl.col(column).fill_null(missing_category)
+            for column, category in self.segments
+            if category is not None
+        }
+        return [
+            pl.col(column).cast(pl.Float32).alias(f"c{index}")
+            if category is None
+            else (texts[column] == category).cast(pl.Float32).alias(f"c{index}")
+            for index, (column, category) in enumerate(self.segments)
+        ]
+
+    def from_rows(self, rows: Sequence[Mapping[str, Any]], missing_category: str) -> np.ndarray:
+        """The matrix from row dicts (the single-row API, the probe): plain Python per row, then one float32 array;
+        a value numpy cannot read as a number raises TypeError or ValueError."""
+        width = len(self.segments)
+        numeric, categories = self._numeric_positions, self._category_positions
+        matrix = []
+        for row in rows:
+            values = [0.0] * width
+            for position, column in numeric:
+                value = row[column]
+                values[position] = NAN if value is None else value
+            for column, lookup in categories.items():
+                value = row[column]
+                position = lookup.get(missing_category if value is None else str(value))
+                if position is not None:
+                    values[position] = 1.0
+            matrix.append(values)
+        return np.array(matrix, dtype=np.float32).reshape(len(rows), width)
+
+    @cached_property
+    def _numeric_positions(self) -> list[tuple[int, str]]:
+        return [
+            (position, column)
+            for position, (column, category) in enumerate(self.segments)
+            if category is None
+        ]
+
+    @cached_property
+    def _category_positions(self) -> dict[str, dict[str, int]]:
+        lookups: dict[str, dict[str, int]] = {}
+        for position, (column, category) in enumerate(self.segments):
+            if category is not None:
+                lookups.setdefault(column, {}).setdefault(category, position)
+        return lookups
+
+
+@dataclass
+class FeedPlan:
+    """How feeds for the (rewritten) graph are built from per-column values."""
+
+    encoders: dict[str, StringEncoder] = field(default_factory=dict)
+    blocks: list[NumericBlock] = field(default_factory=list)
+    matrices: list[MatrixFeed] = field(default_factory=list)
+    dropped: set[str] = field(default_factory=set)  # inputs now read only through a matrix
+    scalers: int = 0  # Scaler nodes rewritten as Sub + Mul (no effect on the feeds)
+    folded: int = 0  # Scaler nodes folded into the linear operators that read them
+    merged: int = 0  # nodes dropped as exact duplicates of another (same op, inputs and attributes)
+    pruned: int = 0  # nodes dropped because they only fed outputs the caller never fetches
+    trees: int = 0  # binary tree classifiers rewritten as a tree regressor and a Sigmoid
+
+    @property
+    def changed(self) -> bool:
+        return bool(
+            self.encoders
+            or self.blocks
+            or self.matrices
+            or self.scalers
+            or self.folded
+            or self.merged
+            or self.pruned
+            or self.trees
+        )
+
+    @property
+    def absent(self) -> set[str]:
+        """Model inputs the rewritten graph does not take as themselves (fed inside a block or a matrix)."""
+        return {column for block in self.blocks for column in block.columns} | self.dropped
+
+    def adapt(self, column_feeds: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        """Per-column feeds of the original graph turned into feeds of the rewritten one (used by the probe)."""
+        absent = self.absent
+        feeds = {name: values for name, values in column_feeds.items() if name not in absent}
+        for name, encoder in self.encoders.items():
+            if name not in absent:
+                feeds[name] = encoder.encode_list([str(v) for v in column_feeds[name].ravel()]).reshape(-1, 1)
+        for block in self.blocks:
+            feeds[block.name] = np.ascontiguousarray(np.hstack([column_feeds[c] for c in block.columns]))
+        if self.matrices:
+            columns = {name: values.ravel().tolist() for name, values in column_feeds.items()}
+            rows = [dict(zip(columns, row, strict=True)) for row in zip(*columns.values(), strict=True)]
+            for matrix in self.matrices:  # the probe's texts are the filled categories already
+                feeds[matrix.name] = matrix.from_rows(rows, missing_category="")
+        return feeds
