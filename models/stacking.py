@@ -95,15 +95,15 @@ def convert_logit_logistic(scope: Any, operator: Any, container: Any) -> None:
     model = operator.raw_operator
     if [int(value) for value in model.classes_] != [0, 1] or model.coef_.shape[0] != 1:
         raise NotImplementedError("LogitLogisticRegression converts binary 0/1 labels only")
-    float_type = onnx_proto.TensorProto.FLOAT
 
     def name(stem: str) -> str:
         return scope.get_unique_variable_name(f"stack_logit_{stem}")
 
-    def constant(stem: str, values: np.ndarray) -> str:
+    def constant(stem: str, values: Any, dtype: Any = np.float32) -> str:
         tensor = name(stem)
-        values = np.asarray(values, dtype=np.float32)
-        container.add_initializer(tensor, float_type, list(values.shape), values.ravel().tolist())
+        values = np.asarray(values, dtype=dtype)
+        proto_type = onnx_proto.TensorProto.INT64 if dtype == np.int64 else onnx_proto.TensorProto.FLOAT
+        container.add_initializer(tensor, proto_type, list(values.shape), values.ravel().tolist())
         return tensor
 
     def node(op_type: str, inputs: list[str], output: str | None = None, **attributes: Any) -> str:
@@ -126,15 +126,7 @@ def convert_logit_logistic(scope: Any, operator: Any, container: Any) -> None:
     node("Concat", [node("Sub", [one, positive]), positive], operator.outputs[1].full_name, axis=1)
     above = node("Greater", [positive, constant("half", np.array(0.5))])
     label = node("Cast", [above], to=onnx_proto.TensorProto.INT64)
-    node("Reshape", [label, constant_int64(scope, container, "shape", [-1])], operator.outputs[0].full_name)
-
-
-def constant_int64(scope: Any, container: Any, stem: str, values: list[int]) -> str:
-    from skl2onnx.proto import onnx_proto
-
-    tensor = scope.get_unique_variable_name(f"stack_logit_{stem}")
-    container.add_initializer(tensor, onnx_proto.TensorProto.INT64, [len(values)], values)
-    return tensor
+    node("Reshape", [label, constant("shape", [-1], np.int64)], operator.outputs[0].full_name)
 
 
 def register_stack_converter() -> None:

@@ -31,6 +31,14 @@ def _all_modules(package) -> list[str]:
     return names
 
 
+def _last_json_line(script: str) -> object:
+    """Run script in a fresh interpreter from the project root; the JSON it printed last."""
+    result = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, check=True, cwd=ROOT
+    )
+    return json.loads(result.stdout.strip().splitlines()[-1])
+
+
 def test_engine_and_models_import_with_console_libraries_blocked() -> None:
     modules = _all_modules(engine) + _all_modules(models)
     script = (
@@ -50,10 +58,7 @@ def test_engine_and_models_import_with_console_libraries_blocked() -> None:
         "        failed[name] = str(error)\n"
         "print(json.dumps(failed))\n"
     )
-    result = subprocess.run(
-        [sys.executable, "-c", script], capture_output=True, text=True, check=True, cwd=ROOT
-    )
-    failed = json.loads(result.stdout.strip().splitlines()[-1])
+    failed = _last_json_line(script)
     assert failed == {}, f"engine/models need a console library: {failed}"
     assert len(modules) >= 10
 
@@ -84,10 +89,7 @@ def test_the_cli_starts_without_the_data_libraries() -> None:
         "heavy = ('polars', 'numpy', 'onnxruntime', 'pydantic', 'sklearn', 'textual')\n"
         "print(json.dumps(sorted(name for name in heavy if name in sys.modules)))\n"
     )
-    result = subprocess.run(
-        [sys.executable, "-c", script], capture_output=True, text=True, check=True, cwd=ROOT
-    )
-    assert json.loads(result.stdout.strip().splitlines()[-1]) == []
+    assert _last_json_line(script) == []
 
 
 def test_lazy_package_attributes_resolve_and_unknown_names_fail() -> None:
