@@ -137,7 +137,9 @@ def _event_span(ws: Workspace) -> tuple[pl.LazyFrame, datetime, datetime]:
 
 def _current_table(path: Path, last_event: datetime) -> dict[str, Any] | None:
     """The .meta.json of a feature table built from all events up to last_event, else None (stale or absent)."""
-    meta_file = path.with_name(path.name + ".meta.json")
+    from engine.features.build import meta_path
+
+    meta_file = meta_path(path)  # what `features build` writes beside the table
     if not path.exists() or not meta_file.exists():
         return None
     import json

@@ -165,6 +165,27 @@ def test_tasks_train_from_events(workspace: Workspace) -> None:
     repurchase_table, repurchase_spec, _ = _task_table(workspace, "repurchase", None, 10)
     assert (churn_spec.target, repurchase_spec.target) == ("churned", "repurchased")
     assert (churn_table["churned"] == 1 - repurchase_table["repurchased"]).all()
+    assert conversion["source"]["table"] == "events"  # nothing built yet: computed from the event store
+
+
+def test_tasks_train_from_the_built_feature_tables_when_current(workspace: Workspace) -> None:
+    from engine.events import commit_events
+    from engine.features import build_features, session_features
+    from engine.simulator import simulate
+
+    simulation = simulate(30, seed=5, sessions_per_day=150)
+    commit_events(workspace, simulation.events, "test-ingest")
+    build_features(workspace)
+    frame, _, source = _task_table(workspace, "conversion", None, None)
+    assert source["table"] == str(workspace.features_dir / "sessions.parquet")
+    direct = session_features(simulation.events.lazy(), list(workspace.settings.schema.dimensions)).collect()
+    assert frame.height == direct.height and frame["session_id"].to_list() == direct["session_id"].to_list()
+    users, _, user_source = _task_table(workspace, "repurchase", None, None)
+    assert user_source["table"].endswith("users.parquet") and users.height > 0
+    # A newer event makes the built tables stale: back to the event store.
+    later = simulation.events.tail(1).with_columns(pl.col("event_time") + pl.duration(days=1))
+    commit_events(workspace, later, "test-ingest-2")
+    assert _task_table(workspace, "conversion", None, None)[2]["table"] == "events"
 
 
 def test_empty_user_table_is_an_input_error(workspace: Workspace) -> None:
