@@ -16,12 +16,11 @@ from datetime import datetime, timedelta
 from pathlib import Path
 
 import polars as pl
-from polars.io.plugins import register_io_source
 
-from engine.atomic import atomic_write_with
 from engine.features.history import UserHistory, purchase_rows
 from engine.features.sessions import event_columns, session_aggregates, session_columns, session_features
 from engine.prefetch import read_ahead
+from engine.sink import sink_frames
 
 EVENTS_PER_WINDOW = 700_000  # peak memory follows this (about 500 bytes an event at 10 M events)
 MAX_WINDOW_DAYS = 28
@@ -78,28 +77,6 @@ def session_table_windows(
         yield history.add(begun, purchases, open_keys).select(columns)
 
 
-def _stream_parquet(frames: Iterable[pl.DataFrame], schema: pl.Schema, path: Path) -> None:
-    """Write frames, in order, as one Parquet file without holding more than one of them in memory."""
-
-    def source(
-        with_columns: list[str] | None, predicate: pl.Expr | None, n_rows: int | None, batch_size: int | None
-    ) -> Iterator[pl.DataFrame]:
-        left = n_rows
-        for frame in frames:
-            if predicate is not None:
-                frame = frame.filter(predicate)
-            if with_columns is not None:
-                frame = frame.select(with_columns)
-            if left is not None:
-                frame, left = frame.head(left), left - min(left, frame.height)
-            yield frame
-            if left == 0:
-                return
-
-    table = register_io_source(source, schema=schema)
-    table.sink_parquet(path, compression="zstd", statistics=True)
-
-
 def write_session_table(
     events: pl.LazyFrame,
     dimensions: Iterable[str],
@@ -120,4 +97,4 @@ def write_session_table(
     schema = session_features(events.clear(), dimensions).collect_schema()
     frames = session_table_windows(events, dimensions, first_event, end, window_days)
     target.parent.mkdir(parents=True, exist_ok=True)
-    atomic_write_with(target, lambda path: _stream_parquet(frames, schema, path))
+    sink_frames(frames, schema, target)

@@ -19,13 +19,12 @@ from typing import Any
 
 import numpy as np
 import polars as pl
-from polars.io.plugins import register_io_source
 
-from engine.atomic import atomic_path
 from engine.errors import InputError
 from engine.prefetch import read_ahead
 from engine.scoring import FORMATS
 from engine.scoring.model import ScoringModel, load_model
+from engine.sink import sink_frames
 from engine.workspace import Workspace
 
 SUFFIXES = {".parquet": "parquet", ".pq": "parquet", ".csv": "csv", ".jsonl": "jsonl", ".ndjson": "jsonl"}
@@ -246,7 +245,7 @@ def score_file(
     if str(output) == STDIO:
         _write_stdout(scored_chunks(), out_fmt, out_schema)
     else:
-        _write_file(scored_chunks, Path(output), out_fmt, out_schema)
+        _write_file(scored_chunks(), Path(output), out_fmt, out_schema)
     seconds = time.perf_counter() - started
     return {
         "rows": counts["rows"],
@@ -268,37 +267,10 @@ def _id_columns(model: ScoringModel, schema: dict[str, pl.DataType]) -> list[str
     return [column for column in ids if column in schema]
 
 
-def _write_file(
-    chunks: Callable[[], Iterator[pl.DataFrame]], target: Path, fmt: str, schema: dict[str, Any]
-) -> None:
+def _write_file(chunks: Iterator[pl.DataFrame], target: Path, fmt: str, schema: dict[str, Any]) -> None:
     if not target.parent.exists():
         raise InputError(f"{target.parent}: no such folder for --output; create it first")
-    failure: list[Exception] = []
-
-    def io_source(with_columns, predicate, n_rows, batch_size) -> Iterator[pl.DataFrame]:  # noqa: ANN001
-        # An error ends the stream quietly and is raised once the sink has finished: raising inside the sink
-        # let its writer create the temp file after our cleanup had run (a race that left a stray file).
-        try:
-            for frame in chunks():
-                yield frame.select(with_columns) if with_columns else frame
-        except Exception as error:  # noqa: BLE001 - handed back to the caller below
-            failure.append(error)
-
-    lazy = register_io_source(io_source, schema=schema)
-    with atomic_path(target, suffix=f".{fmt}") as temp:
-        try:
-            if fmt == "parquet":
-                lazy.sink_parquet(temp)
-            elif fmt == "csv":
-                lazy.sink_csv(temp)
-            else:
-                lazy.sink_ndjson(temp)
-        except Exception:
-            if failure:
-                raise failure[0] from None
-            raise
-        if failure:
-            raise failure[0]
+    sink_frames(chunks, schema, target, fmt)
 
 
 def _write_stdout(chunks: Iterator[pl.DataFrame], fmt: str, schema: dict[str, Any]) -> None:
