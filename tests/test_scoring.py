@@ -128,6 +128,16 @@ def test_cli_scores_stdin_to_stdout(workspace, table, expected) -> None:
     )
     assert as_parquet.exit_code == 0, as_parquet.stderr
     assert pl.read_parquet(io.BytesIO(as_parquet.stdout_bytes)).height == 400
+    # An unknown --format is named as such, before stdin is read as something it is not.
+    bad = runner.invoke(
+        app,
+        ["score", "conversion", "-i", "-", "-o", "-", "-f", "xml", "-w", str(workspace.root)],
+        input=payload,
+    )
+    assert (
+        bad.exit_code == 2
+        and bad.stderr.strip() == "error: unknown format 'xml'; use one of parquet, csv, jsonl"
+    )
 
 
 def test_cli_json_reports_throughput(workspace, table, tmp_path) -> None:

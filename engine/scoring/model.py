@@ -15,7 +15,7 @@ import onnxruntime as ort
 import polars as pl
 
 from engine.errors import InputError
-from engine.registry import Registry, sha256_hex
+from engine.registry import Registry
 from engine.scoring.fastpath import optimise_graph
 from engine.spec import TableSpec
 from engine.workspace import Workspace
@@ -264,7 +264,8 @@ def load_model(
     threads = int(threads or workspace.settings.scoring.threads)
     model_version = Registry(workspace).get(name, version)
     onnx_bytes = model_version.read_onnx()
-    key = (sha256_hex(onnx_bytes), model_version.version, model_version.name, threads)
+    # read_onnx() has just checked the bytes against this hash.
+    key = (str(model_version.metadata["sha256"]), model_version.version, model_version.name, threads)
     with _CACHE_LOCK:
         cached = _CACHE.get(key)
         if cached is None:

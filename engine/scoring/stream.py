@@ -179,6 +179,8 @@ def score_file(
 ) -> dict[str, Any]:
     """Score a Parquet/CSV/JSON Lines file (or "-" for stdin) into output (or "-" for stdout), in chunks."""
     started = time.perf_counter()
+    if fmt is not None and fmt not in FORMATS:  # before the model loads or stdin is read
+        raise InputError(f"unknown format {fmt!r}; use one of {', '.join(FORMATS)}")
     chunk_rows = int(chunk_rows or workspace.settings.scoring.chunk_rows)
     workers = max(1, int(threads or workspace.settings.scoring.threads))
     # Data parallel: each chunk is cut into `workers` parts run at once on one session with one onnxruntime
@@ -193,8 +195,6 @@ def score_file(
     if unknown:
         raise InputError(f"{source.name}: no column {', '.join(map(repr, unknown))} to keep; check --keep")
     out_fmt = fmt or (detect_format(output) if str(output) != STDIO else source.fmt)
-    if out_fmt not in FORMATS:
-        raise InputError(f"unknown format {out_fmt!r}; use one of {', '.join(FORMATS)}")
     needed = list(dict.fromkeys([*keep, *model.feature_names]))
     out_schema: dict[str, Any] = {column: source.schema[column] for column in keep}
     if not keep:
