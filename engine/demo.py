@@ -14,12 +14,14 @@ import time
 from collections.abc import Callable
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from engine.atomic import atomic_write_json, atomic_write_text
 from engine.errors import WorkspaceError
-from engine.registry import Registry
 from engine.workspace import Workspace, init_workspace, resolve_root
+
+if TYPE_CHECKING:
+    from engine.registry import Registry
 
 Progress = Callable[[str, int, int], None]
 DEFAULT_ROOT = "shopctl-demo"
@@ -120,6 +122,8 @@ def run_demo(
     since = time.perf_counter()
     features = build_features(workspace)
     timed("features", since)
+
+    from engine.registry import Registry  # hashlib, importlib.metadata: not at CLI start-up
 
     registry = Registry(workspace)
     models: dict[str, dict[str, Any]] = {}

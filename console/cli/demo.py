@@ -34,8 +34,6 @@ def _progress_printer() -> Any:
 
     def update(message: str, done: int, total: int) -> None:
         status.update(f"[{done}/{total}] {message}")
-        if done >= total and not message.startswith(("conversion:", "repurchase:")):
-            status.stop()
 
     update.stop = status.stop  # type: ignore[attr-defined]
     return update

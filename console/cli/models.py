@@ -6,10 +6,8 @@ import getpass
 from typing import Annotated, Any
 
 import typer
-from rich.table import Table
 
 from console.cli.common import JsonOption, WorkspaceOption, emit, guarded, info, out, workspace_from
-from engine.registry import Registry
 
 models_app = typer.Typer(help="List, inspect, promote and roll back registered models.", no_args_is_help=True)
 
@@ -40,6 +38,8 @@ def models_list(workspace: WorkspaceOption = None, as_json: JsonOption = False) 
 
     Example: shopctl models list -w ./shopctl-demo
     """
+    from engine.registry import Registry
+
     registry = Registry(workspace_from(workspace))
     rows = []
     for name in registry.names():
@@ -49,6 +49,8 @@ def models_list(workspace: WorkspaceOption = None, as_json: JsonOption = False) 
         rows.append({**shown, "champion": champion, "latest": versions[-1], "versions": versions})
 
     def human() -> None:
+        from rich.table import Table
+
         if not rows:
             info("no models registered yet; train one with `shopctl train conversion` or run `shopctl demo`")
             return
@@ -80,6 +82,8 @@ def models_show(
 
     Example: shopctl models show conversion 2
     """
+    from engine.registry import Registry
+
     registry = Registry(workspace_from(workspace))
     model_version = registry.get(name, version)
     metadata = model_version.metadata
@@ -92,6 +96,8 @@ def models_show(
     }
 
     def human() -> None:
+        from rich.table import Table
+
         champion = payload["champion"]
         marker = " (champion)" if champion == model_version.version else ""
         out.print(f"[bold]{name} v{model_version.version}[/bold]{marker}  {model_version.folder}")
@@ -144,6 +150,8 @@ def models_promote(
 
     Example: shopctl models promote conversion 3 --why "better on last week's data"
     """
+    from engine.registry import Registry
+
     entry = Registry(workspace_from(workspace)).promote(name, version, who=_who(), why=why)
     emit(entry, as_json, lambda: out.print(f"{name}: champion v{entry['from']} → v{entry['to']}"))
 
@@ -160,6 +168,8 @@ def models_rollback(
 
     Example: shopctl models rollback conversion --why "v3 over-predicts on mobile"
     """
+    from engine.registry import Registry
+
     entry = Registry(workspace_from(workspace)).rollback(name, who=_who(), why=why)
     emit(entry, as_json, lambda: out.print(f"{name}: rolled back v{entry['from']} → v{entry['to']}"))
 
