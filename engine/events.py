@@ -20,7 +20,7 @@ import polars as pl
 
 from engine.atomic import atomic_write_json, atomic_write_with
 from engine.config import EVENT_TYPES  # noqa: F401 - re-exported: the canonical event types
-from engine.errors import StoreError
+from engine.errors import InputError, StoreError
 from engine.locks import workspace_lock
 from engine.workspace import Workspace
 
@@ -113,6 +113,21 @@ def scan_events(ws: Workspace) -> pl.LazyFrame:
             "restore the data/events folder from a backup"
         )
     return scan_files(files, dimensions)
+
+
+def event_span(ws: Workspace) -> tuple[pl.LazyFrame, int, datetime, datetime]:
+    """scan_events(ws), how many events it holds, the first and the last event time; InputError when empty."""
+    events = scan_events(ws)
+    span = events.select(
+        pl.len().alias("rows"),
+        pl.col("event_time").min().alias("first"),
+        pl.col("event_time").max().alias("last"),
+    ).collect()
+    if span["rows"].item() == 0:
+        raise InputError(
+            f"{ws.events_dir}: no events yet; run `shopctl ingest FILE` (or `shopctl demo`) first"
+        )
+    return events, int(span["rows"].item()), span["first"].item(), span["last"].item()
 
 
 def new_ingest_id() -> str:

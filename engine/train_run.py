@@ -119,22 +119,6 @@ def _parse_cutoff(cutoff: str | date | datetime | None) -> datetime | None:
     return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
 
 
-def _event_span(ws: Workspace) -> tuple[pl.LazyFrame, datetime, datetime]:
-    from engine.events import scan_events
-
-    events = scan_events(ws)
-    span = events.select(
-        pl.len().alias("rows"),
-        pl.col("event_time").min().alias("first"),
-        pl.col("event_time").max().alias("last"),
-    ).collect()
-    if span["rows"].item() == 0:
-        raise InputError(
-            f"{ws.events_dir}: no events yet; run `shopctl ingest FILE` (or `shopctl demo`) first"
-        )
-    return events, span["first"].item(), span["last"].item()
-
-
 def _current_table(path: Path, last_event: datetime) -> dict[str, Any] | None:
     """The .meta.json of a feature table built from all events up to last_event, else None (stale or absent)."""
     from engine.features.build import meta_path
@@ -160,7 +144,9 @@ def _task_table(
     from engine.features.build import plan_cutoff
 
     dimensions = list(ws.settings.schema.dimensions.keys())
-    events, first_event, last_event = _event_span(ws)
+    from engine.events import event_span
+
+    events, _, first_event, last_event = event_span(ws)
     if task == "conversion":
         path = ws.features_dir / "sessions.parquet"
         meta = _current_table(path, last_event)

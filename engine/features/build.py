@@ -18,7 +18,7 @@ import polars as pl
 
 from engine.atomic import atomic_write_json, atomic_write_with
 from engine.errors import InputError
-from engine.events import scan_events
+from engine.events import event_span
 from engine.features.sessions import session_spec
 from engine.features.users import as_utc_datetime, user_features, user_spec
 from engine.features.windows import write_session_table
@@ -64,17 +64,7 @@ def build_features(ws: Workspace, as_of: date | datetime | str | None = None) ->
     started = time.perf_counter()
     dimensions = list(ws.settings.schema.dimensions)
     horizon_days = int(ws.settings.features.horizon_days)
-    events = scan_events(ws)
-    span = events.select(
-        pl.len().alias("events"),
-        pl.col("event_time").min().alias("first"),
-        pl.col("event_time").max().alias("last"),
-    ).collect()
-    if span["events"].item() == 0:
-        raise InputError(
-            f"{ws.events_dir}: no events yet; run `shopctl ingest FILE` (or `shopctl demo`) first"
-        )
-    first_event, last_event = span["first"].item(), span["last"].item()
+    events, event_count, first_event, last_event = event_span(ws)
     moment = _midnight_after(last_event) if as_of is None else as_utc_datetime(as_of, "--as-of")
     if moment <= first_event:
         raise InputError(
@@ -86,7 +76,7 @@ def build_features(ws: Workspace, as_of: date | datetime | str | None = None) ->
     ws.features_dir.mkdir(parents=True, exist_ok=True)
     sessions_path = ws.features_dir / SESSIONS_FILE
     users_path = ws.features_dir / USERS_FILE
-    total_events = span["events"].item() if moment > last_event else known.select(pl.len()).collect().item()
+    total_events = event_count if moment > last_event else known.select(pl.len()).collect().item()
     write_session_table(
         known,
         dimensions,

@@ -15,6 +15,7 @@ import polars as pl
 
 from engine.errors import InputError
 from engine.features.history import purchase_value
+from engine.features.sessions import with_dimensions
 from engine.spec import TableSpec
 
 USER_NUMERIC = (
@@ -100,11 +101,7 @@ def user_features(
         raise InputError(f"horizon {horizon_days} days: must be at least 1 ([features] horizon_days)")
     at = as_utc_datetime(cutoff)
     horizon_end = at + timedelta(days=int(horizon_days))
-    lazy = events.lazy()
-    present = set(lazy.collect_schema().names())
-    lazy = lazy.with_columns(
-        pl.lit(None, dtype=pl.String).alias(name) for name in dimensions if name not in present
-    )
+    lazy = with_dimensions(events.lazy(), dimensions)
     known = lazy.filter(pl.col("user_id").is_not_null())
     time = pl.col("event_time")
     # An order is its order id; without one, the session's purchase rows; without a session, one timestamp.
