@@ -74,10 +74,16 @@ def _sigmoid(x: np.ndarray) -> np.ndarray:
 
 
 def daily_counts(
-    seed: int, days: int, first_weekday: int, sessions_per_day: float, share: float = 1.0
+    seed: int,
+    days: int,
+    first_weekday: int,
+    sessions_per_day: float,
+    share: float = 1.0,
+    purpose: str = "daily-counts",
 ) -> np.ndarray:
-    """Sessions per day: the scale times the weekday factor, with a little day-to-day noise."""
-    generator = stream(seed, "daily-counts" if share == 1.0 else "campaign-counts")
+    """Sessions per day: the scale times the weekday factor, with a little day-to-day noise; `purpose` names the
+    random stream (a campaign's extra traffic draws its own, whatever its share)."""
+    generator = stream(seed, purpose)
     weekday = (first_weekday + np.arange(days)) % 7
     mean = sessions_per_day * share * WEEKDAY_FACTOR[weekday] * np.exp(0.04 * generator.standard_normal(days))
     return generator.poisson(mean)
@@ -98,7 +104,9 @@ def draw_sessions(
     day = np.repeat(np.arange(days), counts)
     campaign_day = np.zeros(0, dtype=np.int64)
     if scenario.campaign_share > 0 and change_index is not None:
-        campaign_counts = daily_counts(seed, days, first_weekday, sessions_per_day, scenario.campaign_share)
+        campaign_counts = daily_counts(
+            seed, days, first_weekday, sessions_per_day, scenario.campaign_share, purpose="campaign-counts"
+        )
         campaign_counts[:change_index] = 0
         campaign_day = np.repeat(np.arange(days), campaign_counts)
     day = np.concatenate([day, campaign_day])
