@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterable
+from typing import Any
+
 from engine.scoring.fastpath.feeds import FeedPlan
 
 
@@ -11,6 +14,29 @@ def consumers_of(graph, name: str) -> list:  # noqa: ANN001 - onnx.GraphProto / 
 
 def attribute_of(node, name: str):  # noqa: ANN001, ANN202 - onnx protobuf types
     return next((attr for attr in node.attribute if attr.name == name), None)
+
+
+def keep_only(field, keep: Callable[[Any], bool]) -> None:  # noqa: ANN001 - a protobuf repeated field
+    """Keep the items of a repeated protobuf field (graph.input, node.attribute, ...) for which keep is true."""
+    kept = [item for item in field if keep(item)]
+    del field[:]
+    field.extend(kept)
+
+
+def rename_inputs(nodes: Iterable[Any], renames: dict[str, str]) -> None:
+    """Make nodes read renames[name] wherever they read a name in renames."""
+    for node in nodes:
+        for index, name in enumerate(node.input):
+            if name in renames:
+                node.input[index] = renames[name]
+
+
+def replace_node(graph, node, replacement: list) -> None:  # noqa: ANN001 - onnx.GraphProto / NodeProto
+    """Put replacement (in order) where node was."""
+    position = list(graph.node).index(node)
+    graph.node.remove(node)
+    for offset, new_node in enumerate(replacement):
+        graph.node.insert(position + offset, new_node)
 
 
 def read_names(graph) -> set[str]:  # noqa: ANN001 - onnx.GraphProto
@@ -27,9 +53,7 @@ def keep_outputs(graph, wanted: set[str], plan: FeedPlan) -> None:  # noqa: ANN0
         or any(attr.g.node for node in graph.node for attr in node.attribute)
     ):
         return  # an unknown name is for the session to report; subgraphs read names we would not see
-    kept = [item for item in graph.output if item.name in wanted]
-    del graph.output[:]
-    graph.output.extend(kept)
+    keep_only(graph.output, lambda item: item.name in wanted)
     plan.pruned += drop_dead_nodes(graph)
 
 
@@ -49,6 +73,4 @@ def drop_dead_nodes(graph) -> int:  # noqa: ANN001 - onnx.GraphProto
 def drop_unused_constants(graph) -> None:  # noqa: ANN001 - onnx.GraphProto
     """Initializers no node reads any more (pruned nodes', folded weights'); onnxruntime would warn about each."""
     read = read_names(graph)
-    constants = [item for item in graph.initializer if item.name in read]
-    del graph.initializer[:]
-    graph.initializer.extend(constants)
+    keep_only(graph.initializer, lambda item: item.name in read)

@@ -8,7 +8,14 @@ from __future__ import annotations
 import numpy as np
 
 from engine.scoring.fastpath.feeds import FeedPlan, MatrixFeed, NumericBlock, StringEncoder
-from engine.scoring.fastpath.graph import attribute_of, consumers_of, drop_dead_nodes, read_names
+from engine.scoring.fastpath.graph import (
+    attribute_of,
+    consumers_of,
+    drop_dead_nodes,
+    keep_only,
+    read_names,
+    rename_inputs,
+)
 
 ENCODER_OPS = {"OneHotEncoder": "cats_strings", "LabelEncoder": "keys_strings"}
 INT_ATTRIBUTE = {"cats_strings": "cats_int64s", "keys_strings": "keys_int64s"}
@@ -37,9 +44,7 @@ def encode_strings(graph, string_inputs: list[str], plan: FeedPlan) -> None:  # 
         for node in consumers:
             string_attribute = ENCODER_OPS[node.op_type]
             strings = [raw.decode("utf-8") for raw in attribute_of(node, string_attribute).strings]
-            kept = [attr for attr in node.attribute if attr.name != string_attribute]
-            del node.attribute[:]
-            node.attribute.extend(kept)
+            keep_only(node.attribute, lambda attr, name=string_attribute: attr.name != name)
             node.attribute.append(
                 helper.make_attribute(INT_ATTRIBUTE[string_attribute], [index[s] for s in strings])
             )
@@ -71,17 +76,12 @@ def block_numeric(graph, numeric_inputs: set[str], plan: FeedPlan) -> None:  # n
             continue
         elem_type = next(iter(elem_types))
         block_name = f"{BLOCK_PREFIX}{len(plan.blocks)}"
-        keep = [item for item in graph.input if item.name not in columns]
-        del graph.input[:]
-        graph.input.extend(keep)
+        keep_only(graph.input, lambda item, taken=set(columns): item.name not in taken)
         graph.input.append(helper.make_tensor_value_info(block_name, elem_type, [None, len(columns)]))
         # The block takes the Concat's place: the Concat's consumers now read the block input directly.
         output = node.output[0]
         graph.node.remove(node)
-        for other in graph.node:
-            for position, name in enumerate(other.input):
-                if name == output:
-                    other.input[position] = block_name
+        rename_inputs(graph.node, {output: block_name})
         for graph_output in graph.output:
             if graph_output.name == output:
                 graph.node.append(helper.make_node("Identity", [block_name], [output]))
@@ -157,12 +157,8 @@ def feed_matrices(graph, plan: FeedPlan) -> None:  # noqa: ANN001 - onnx.GraphPr
         name = f"{MATRIX_PREFIX}{len(plan.matrices)}"
         segments = traced[value][0]
         graph.input.append(helper.make_tensor_value_info(name, TensorProto.FLOAT, [None, len(segments)]))
-        for position, node in enumerate(graph.node):
-            if position in inside:
-                continue
-            for index, source in enumerate(node.input):
-                if source == value:
-                    node.input[index] = name
+        outside = [node for position, node in enumerate(graph.node) if position not in inside]
+        rename_inputs(outside, {value: name})
         plan.matrices.append(MatrixFeed(name, segments))
     drop_dead_nodes(graph)
     read = read_names(graph)
@@ -172,6 +168,4 @@ def feed_matrices(graph, plan: FeedPlan) -> None:  # noqa: ANN001 - onnx.GraphPr
         plan.dropped.update(block.columns)
     plan.matrices[:] = [matrix for matrix in plan.matrices if matrix.name not in unread]
     plan.dropped.update(name for name in unread if not name.startswith((BLOCK_PREFIX, MATRIX_PREFIX)))
-    kept = [item for item in graph.input if item.name not in unread]
-    del graph.input[:]
-    graph.input.extend(kept)
+    keep_only(graph.input, lambda item: item.name not in unread)

@@ -10,7 +10,14 @@ from typing import Any
 import numpy as np
 
 from engine.scoring.fastpath.feeds import FeedPlan
-from engine.scoring.fastpath.graph import attribute_of, consumers_of, read_names
+from engine.scoring.fastpath.graph import (
+    attribute_of,
+    consumers_of,
+    keep_only,
+    read_names,
+    rename_inputs,
+    replace_node,
+)
 
 SAME_TYPE_OPS = {"Imputer", "Identity"}
 FLOAT = 1  # onnx TensorProto.FLOAT
@@ -49,9 +56,7 @@ def merge_duplicates(graph, plan: FeedPlan) -> None:  # noqa: ANN001 - onnx.Grap
             return
         for node in doomed:
             graph.node.remove(node)
-        for node in graph.node:
-            for index, name in enumerate(node.input):
-                node.input[index] = renames.get(name, name)
+        rename_inputs(graph.node, renames)
         plan.merged += len(doomed)
 
 
@@ -100,10 +105,7 @@ def binary_trees_as_logits(graph, plan: FeedPlan) -> None:  # noqa: ANN001 - onn
             helper.make_node("Sub", [f"{stem}_one", f"{stem}_p"], [f"{stem}_q"], name=f"{stem}_negative"),
             helper.make_node("Concat", [f"{stem}_q", f"{stem}_p"], [node.output[1]], name=f"{stem}_pair", axis=1),
         ]  # fmt: skip
-        position = list(graph.node).index(node)
-        graph.node.remove(node)
-        for offset, new_node in enumerate(replacement):
-            graph.node.insert(position + offset, new_node)
+        replace_node(graph, node, replacement)
         plan.trees += 1
 
 
@@ -127,7 +129,7 @@ def scalers_as_arithmetic(model, plan: FeedPlan, *, fold: bool = True) -> None: 
     for node in graph.node:  # onnx infers no types for some ai.onnx.ml ops whose output type is their input's
         if node.op_type in SAME_TYPE_OPS and node.input and node.input[0] in elem_types:
             elem_types.setdefault(node.output[0], elem_types[node.input[0]])
-    for position, node in reversed(list(enumerate(graph.node))):
+    for node in reversed(list(graph.node)):
         if node.op_type != "Scaler" or node.domain != "ai.onnx.ml":
             continue
         if elem_types.get(node.input[0]) != TensorProto.FLOAT:
@@ -154,9 +156,7 @@ def scalers_as_arithmetic(model, plan: FeedPlan, *, fold: bool = True) -> None: 
                 "Mul", [f"{stem}_centred", f"{stem}_scale"], [node.output[0]], name=f"{stem}_mul"
             ),
         ]
-        graph.node.remove(node)
-        for offset_in_list, new_node in enumerate(replacement):
-            graph.node.insert(position + offset_in_list, new_node)
+        replace_node(graph, node, replacement)
         plan.scalers += 1
 
 
@@ -224,9 +224,7 @@ def _fold_scaler(graph, scaler, offsets: np.ndarray, scales: np.ndarray, stem: s
         if change[0] == "linear":
             _, node, weights, intercepts = change
             folded = weights * scale  # W·((x - o)·s) + b = (W·s)·x + (b - (W·s)·o)
-            kept = [attr for attr in node.attribute if attr.name not in ("coefficients", "intercepts")]
-            del node.attribute[:]
-            node.attribute.extend(kept)
+            keep_only(node.attribute, lambda attr: attr.name not in ("coefficients", "intercepts"))
             node.attribute.append(
                 helper.make_attribute("coefficients", folded.astype(np.float32).ravel().tolist())
             )
@@ -247,14 +245,8 @@ def _fold_scaler(graph, scaler, offsets: np.ndarray, scales: np.ndarray, stem: s
                 )
             )
             node.input[1] = matrix_name
-            for position, name in enumerate(add.input):
-                if name == bias_name:
-                    add.input[position] = new_bias
-    for node, name in readers:
-        if name == target:
-            for position, value in enumerate(node.input):
-                if value == target:
-                    node.input[position] = source
+            rename_inputs([add], {bias_name: new_bias})
+    rename_inputs([node for node, name in readers if name == target], {target: source})
     for cast in casts:
         cast.input[0] = source
     return True
