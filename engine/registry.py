@@ -199,10 +199,8 @@ class Registry:
 
     def champion(self, name: str) -> int | None:
         """The champion version of a model, or None when none was promoted."""
-        pointer = self._champion_path(name)
-        if not pointer.exists():
-            return None
-        return int(_read_json(pointer)["version"])
+        pointer = self._read_pointer(name)
+        return int(pointer["version"]) if pointer else None
 
     def _require_model(self, name: str) -> list[int]:
         versions = self.versions(name)

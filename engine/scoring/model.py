@@ -194,9 +194,7 @@ class ScoringModel:
             try:
                 feeds[block.name] = np.array([[row[c] for c in columns] for row in rows], dtype=block.dtype)
             except (TypeError, ValueError):
-                for item in self.inputs:
-                    if item.name in columns:
-                        _row_numbers([row[item.name] for row in rows], item)  # names the bad value
+                self._name_bad_number(rows, set(columns))
                 raise
         missing_category = self.missing_category
         for item in self._direct:
@@ -212,11 +210,15 @@ class ScoringModel:
             try:
                 feeds[matrix.name] = matrix.from_rows(rows, missing_category)
             except (TypeError, ValueError):
-                for item in self.inputs:
-                    if item.name in matrix.columns and not item.is_string:
-                        _row_numbers([row[item.name] for row in rows], item)  # names the bad value
+                self._name_bad_number(rows, matrix.columns)
                 raise
         return feeds
+
+    def _name_bad_number(self, rows: Sequence[Mapping[str, Any]], columns: set[str]) -> None:
+        """Raise the InputError naming the row and column of a value that is not a number, if one is."""
+        for item in self.inputs:
+            if item.name in columns and not item.is_string:
+                _row_numbers([row[item.name] for row in rows], item)
 
 
 def _row_numbers(values: list[Any], item: ModelInput) -> np.ndarray:
