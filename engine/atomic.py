@@ -53,6 +53,17 @@ def _new_temp(target: Path, suffix: str = "") -> Path:
     return Path(tmp_name)
 
 
+def remove_temps(folder: Path, name: str = "*") -> list[Path]:
+    """Delete the temp files an interrupted atomic write of `folder/name` left (the names _new_temp gives);
+    `name` may be a glob. Returns what was removed. Callers hold the lock of whatever writes there."""
+    removed = []
+    for path in Path(folder).glob(f".{name}.*.tmp"):
+        with contextlib.suppress(OSError):  # best effort: a file we cannot remove stays, as it was
+            path.unlink()
+            removed.append(path)
+    return removed
+
+
 def _fsync_file(path: Path) -> None:
     with open(path, "rb+") as handle:
         os.fsync(handle.fileno())

@@ -18,7 +18,7 @@ from typing import Any
 
 import polars as pl
 
-from engine.atomic import atomic_write_json, atomic_write_with
+from engine.atomic import atomic_write_json, atomic_write_with, remove_temps
 from engine.config import EVENT_TYPES  # noqa: F401 - re-exported: the canonical event types
 from engine.errors import InputError, StoreError
 from engine.locks import workspace_lock
@@ -151,10 +151,7 @@ def clean_orphans(ws: Workspace) -> list[Path]:
                     removed.append(path)
         with contextlib.suppress(OSError):
             folder.rmdir()  # only succeeds when empty
-    for path in ws.events_dir.glob(f".{MANIFEST_NAME}.*.tmp"):
-        with contextlib.suppress(OSError):
-            path.unlink()
-            removed.append(path)
+    removed += remove_temps(ws.events_dir, MANIFEST_NAME)
     return removed
 
 

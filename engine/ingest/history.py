@@ -7,7 +7,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from engine.atomic import atomic_write_text, commit_staged, stage_bytes
+from engine.atomic import atomic_write_text, commit_staged, remove_temps, stage_bytes
 from engine.workspace import Workspace
 
 
@@ -61,8 +61,4 @@ def commit_ingest(ws: Workspace, staged: Path) -> None:
 
 def clean_staged(ws: Workspace) -> list[Path]:
     """Remove log temp files a crash left behind (the caller holds the ingest lock)."""
-    removed = []
-    for path in ws.data_dir.glob(f".{log_path(ws).name}.*.tmp"):
-        path.unlink(missing_ok=True)
-        removed.append(path)
-    return removed
+    return remove_temps(ws.data_dir, log_path(ws).name)

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import polars as pl
 
-from engine.atomic import atomic_write_with
+from engine.atomic import atomic_write_with, remove_temps
 from engine.ingest.mapping import QUARANTINE_META
 from engine.workspace import Workspace
 
@@ -39,10 +39,7 @@ def clean_orphans(ws: Workspace, recorded_ids: set[str]) -> list[Path]:
         if path.stem not in recorded_ids:
             path.unlink(missing_ok=True)
             removed.append(path)
-    for path in ws.quarantine_dir.glob(".*.parquet.*.tmp"):  # temp files of an interrupted atomic write
-        path.unlink(missing_ok=True)
-        removed.append(path)
-    return removed
+    return removed + remove_temps(ws.quarantine_dir, "*.parquet")
 
 
 def reason_counts(frame: pl.DataFrame) -> dict[str, int]:
