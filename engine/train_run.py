@@ -104,19 +104,9 @@ def parse_candidates(candidates: str | list[str] | None, default: list[str]) -> 
 
 
 def _parse_cutoff(cutoff: str | date | datetime | None) -> datetime | None:
-    if cutoff is None or cutoff == "":
-        return None
-    if isinstance(cutoff, datetime):
-        return cutoff if cutoff.tzinfo else cutoff.replace(tzinfo=UTC)
-    if isinstance(cutoff, date):
-        return datetime(cutoff.year, cutoff.month, cutoff.day, tzinfo=UTC)
-    try:
-        parsed = datetime.fromisoformat(str(cutoff))
-    except ValueError:
-        raise InputError(
-            f"--cutoff {cutoff!r} is not a date; use YYYY-MM-DD (e.g. --cutoff 2024-03-01)"
-        ) from None
-    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+    from engine.features.users import as_utc_datetime
+
+    return as_utc_datetime(cutoff, "--cutoff") if cutoff else None
 
 
 def _current_table(path: Path, last_event: datetime) -> dict[str, Any] | None:
