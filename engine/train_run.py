@@ -9,7 +9,7 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Callable
 from dataclasses import dataclass, replace
-from datetime import UTC, date, datetime, timedelta
+from datetime import date, datetime
 from pathlib import Path
 from typing import Any
 
@@ -131,7 +131,7 @@ def _task_table(
 ) -> tuple[pl.DataFrame, TableSpec, dict[str, Any]]:
     """The feature table and spec for a named task: data/features/ when it is current, else built from events."""
     from engine import features
-    from engine.features.build import plan_cutoff
+    from engine.features.build import midnight_after, plan_cutoff
 
     dimensions = list(ws.settings.schema.dimensions.keys())
     from engine.events import event_span
@@ -152,10 +152,7 @@ def _task_table(
         else:
             horizon = int(horizon_days or ws.settings.features.horizon_days)
             if cutoff is None:
-                end = datetime(last_event.year, last_event.month, last_event.day, tzinfo=UTC) + timedelta(
-                    days=1
-                )
-                cutoff, horizon, _ = plan_cutoff(first_event, end, horizon)
+                cutoff, horizon, _ = plan_cutoff(first_event, midnight_after(last_event), horizon)
             frame = features.user_features(events, cutoff, horizon, dimensions).collect()
             cutoff_text = cutoff.isoformat()
         spec = features.user_spec(dimensions, task)

@@ -39,7 +39,8 @@ def _iso(value: datetime | None) -> str | None:
     return None if value is None else value.isoformat().replace("+00:00", "Z")
 
 
-def _midnight_after(moment: datetime) -> datetime:
+def midnight_after(moment: datetime) -> datetime:
+    """The midnight that ends moment's day (the default as-of of a build: every event so far)."""
     return datetime(moment.year, moment.month, moment.day, tzinfo=moment.tzinfo) + timedelta(days=1)
 
 
@@ -65,7 +66,7 @@ def build_features(ws: Workspace, as_of: date | datetime | str | None = None) ->
     dimensions = list(ws.settings.schema.dimensions)
     horizon_days = int(ws.settings.features.horizon_days)
     events, event_count, first_event, last_event = event_span(ws)
-    moment = _midnight_after(last_event) if as_of is None else as_utc_datetime(as_of, "--as-of")
+    moment = midnight_after(last_event) if as_of is None else as_utc_datetime(as_of, "--as-of")
     if moment <= first_event:
         raise InputError(
             f"--as-of {_iso(moment)} is before the first event ({_iso(first_event)}); pick a later date or omit it"
