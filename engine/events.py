@@ -199,9 +199,13 @@ def commit_events(ws: Workspace, frame: pl.DataFrame, ingest_id: str) -> dict[st
 
 
 def commit_events_locked(ws: Workspace, frame: pl.DataFrame, ingest_id: str) -> dict[str, Any]:
-    """commit_events for a caller that already holds the ingest lock (ingest records its log line under it)."""
+    """commit_events for a caller that already holds the ingest lock."""
     staged = stage_events_locked(ws, frame, ingest_id)
-    publish_events(ws, staged)
+    try:
+        publish_events(ws, staged)
+    except BaseException:
+        discard_events(staged)
+        raise
     return staged.counts
 
 
@@ -271,14 +275,9 @@ def stage_events_locked(ws: Workspace, frame: pl.DataFrame, ingest_id: str) -> S
 
 
 def publish_events(ws: Workspace, staged: StagedEvents) -> None:
-    """Commit the staged parts by replacing the manifest atomically; on failure the parts are removed."""
-    if staged.manifest is None:
-        return
-    try:
+    """Commit the staged parts by replacing the manifest atomically; on failure the caller discards them."""
+    if staged.manifest is not None:
         atomic_write_json(manifest_path(ws), staged.manifest)
-    except BaseException:
-        discard_events(staged)
-        raise
 
 
 def discard_events(staged: StagedEvents) -> None:
