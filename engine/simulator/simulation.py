@@ -70,7 +70,7 @@ def simulate(
         else:
             change = _as_date(scenario_day, "scenario day")
         change_index = (change - first_day).days
-        if days < 2 or not 1 <= change_index <= days - 1:
+        if not 1 <= change_index <= days - 1:  # none for a one-day period
             raise InputError(
                 f"scenario day {change.isoformat()} must fall after the first day {first_day.isoformat()} "
                 f"and on or before the last day {last_day.isoformat()}; pick a day inside the period or add --days"
