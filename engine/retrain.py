@@ -11,6 +11,7 @@ history and raised as an info alert; a dry run computes the same decision and wr
 from __future__ import annotations
 
 import logging
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -212,19 +213,19 @@ def _decide(
         return _record(ws, registry, result, None, who=who)
 
     challenger = _train_challenger(ws, train_frame, spec)
-    challenger_scores = challenger["predictor"].predict(holdout)
-    challenger_metrics = _evaluate(challenger_scores, labels, challenger["threshold"])
+    challenger_scores = challenger.predictor.predict(holdout)
+    challenger_metrics = _evaluate(challenger_scores, labels, challenger.trained.threshold)
     metric = policy.metric
     champion_value = _metric_value(champion_metrics, metric)
     challenger_value = _metric_value(challenger_metrics, metric)
     improvement = _improvement(challenger_value, champion_value, metric)
-    parity_ok = challenger["parity"] <= ws.settings.training.parity_tolerance
+    parity_ok = challenger.exported.parity <= ws.settings.training.parity_tolerance
     better = improvement is not None and improvement > 0 and improvement >= policy.margin
     result["challenger"] = {
         "version": None,
-        "model": challenger["chosen"],
+        "model": challenger.trained.chosen,
         "metrics": challenger_metrics,
-        "parity_max_abs_diff": challenger["parity"],
+        "parity_max_abs_diff": challenger.exported.parity,
         "parity_ok": parity_ok,
     }
     result["improvement"] = None if improvement in (None, float("inf")) else improvement
@@ -235,7 +236,7 @@ def _decide(
         reasons.append(f"challenger is not better by the margin {policy.margin:g}")
     if not parity_ok:
         reasons.append(
-            f"challenger ONNX parity {challenger['parity']:.3g} exceeds parity_tolerance "
+            f"challenger ONNX parity {challenger.exported.parity:.3g} exceeds parity_tolerance "
             f"{ws.settings.training.parity_tolerance:g} (never promoted, even with --force)"
         )
     if problems:
@@ -248,7 +249,18 @@ def _decide(
     return _record(ws, registry, result, challenger if promote else None, who=who)
 
 
-def _train_challenger(ws: Workspace, train_frame: pl.DataFrame, spec: TableSpec) -> dict[str, Any]:
+@dataclass(frozen=True)
+class Challenger:
+    """A freshly trained winner: the TrainResult, its ONNX export (bytes, contract, parity), a predictor on those
+    bytes and its reference profile."""
+
+    trained: Any  # models.training.TrainResult
+    exported: Any  # engine.train_run.ExportedModel
+    predictor: Any  # models.onnx_export.OnnxPredictor
+    profile: dict[str, Any]
+
+
+def _train_challenger(ws: Workspace, train_frame: pl.DataFrame, spec: TableSpec) -> Challenger:
     """Fit the configured candidates on the training window, export the winner to ONNX, check parity, profile it."""
     from engine.train_run import export_onnx, reference_profile
     from models.training import train
@@ -260,17 +272,7 @@ def _train_challenger(ws: Workspace, train_frame: pl.DataFrame, spec: TableSpec)
     profile, predictor = reference_profile(
         trained, exported.onnx_bytes, exported.inputs, exported.output, seed=config.seed
     )
-    return {
-        "trained": trained,
-        "chosen": trained.chosen,
-        "threshold": trained.threshold,
-        "onnx": exported.onnx_bytes,
-        "inputs": exported.inputs,
-        "output": exported.output,
-        "parity": exported.parity,
-        "predictor": predictor,
-        "profile": profile,
-    }
+    return Challenger(trained, exported, predictor, profile)
 
 
 def _summary(result: dict[str, Any]) -> str:
@@ -279,7 +281,7 @@ def _summary(result: dict[str, Any]) -> str:
 
 
 def _record(
-    ws: Workspace, registry: Any, result: dict[str, Any], challenger: dict[str, Any] | None, *, who: str
+    ws: Workspace, registry: Any, result: dict[str, Any], challenger: Challenger | None, *, who: str
 ) -> dict[str, Any]:
     """Write the decision (unless a dry run): register and promote, or record why the champion stays."""
     name = result["name"]
@@ -291,7 +293,7 @@ def _record(
             name,
             _with_properties(challenger),
             _metadata(ws, name, challenger, result, who),
-            challenger["profile"],
+            challenger.profile,
             promote=False,
             who=who,
             why=why,
@@ -318,24 +320,27 @@ def _record(
     return result
 
 
-def _with_properties(challenger: dict[str, Any]) -> bytes:
+def _with_properties(challenger: Challenger) -> bytes:
     from engine.train_run import stamp_properties
 
     return stamp_properties(
-        challenger["onnx"], challenger["inputs"], challenger["output"], challenger["threshold"]
+        challenger.exported.onnx_bytes,
+        challenger.exported.inputs,
+        challenger.exported.output,
+        challenger.trained.threshold,
     )
 
 
-def _metadata(ws: Workspace, name: str, challenger: dict[str, Any], result: dict[str, Any], who: str) -> dict:
+def _metadata(ws: Workspace, name: str, challenger: Challenger, result: dict[str, Any], who: str) -> dict:
     from engine.train_run import version_metadata
 
-    trained = challenger["trained"]
+    trained = challenger.trained
     return version_metadata(
         name,
         trained,
-        inputs=challenger["inputs"],
-        output=challenger["output"],
-        parity=challenger["parity"],
+        inputs=challenger.exported.inputs,
+        output=challenger.exported.output,
+        parity=challenger.exported.parity,
         source={"task": "conversion", "table": "events", "retrain": True},
         who=who,
         fractions=ws.settings.training.split,

@@ -258,3 +258,19 @@ def test_monitor_and_report_jobs_record_what_they_produced(ws: Workspace) -> Non
     assert report.parent == ws.state_dir / "reports" and report.read_text().startswith(
         "# shopctl monitoring report"
     )
+
+
+def test_a_challenger_over_the_parity_tolerance_is_never_promoted(ws: Workspace, monkeypatch) -> None:
+    import dataclasses
+
+    import engine.train_run as train_run
+    from engine.retrain import retrain
+
+    export = train_run.export_onnx
+    monkeypatch.setattr(
+        train_run, "export_onnx", lambda trained: dataclasses.replace(export(trained), parity=0.5)
+    )
+    result = retrain(ws, "conversion", dry_run=True, force=True)
+    assert result["decision"] == "keep" and not result["challenger"]["parity_ok"]
+    assert result["challenger"]["parity_max_abs_diff"] == 0.5
+    assert any("ONNX parity 0.5 exceeds parity_tolerance" in reason for reason in result["reasons"])
