@@ -369,6 +369,16 @@ CASES: dict[str, Case] = {
     "monitor impossible --at": Case(
         lambda s, f: ["monitor", "run", "--at", "2026-13-45"], ("--at '2026-13-45'",)
     ),
+    "monitor future --at": Case(
+        lambda s, f: ["monitor", "run", "--at", "2030-01-01"], ("--at 2030-01-01", "ends after now")
+    ),
+    "monitor ancient --at": Case(
+        lambda s, f: ["monitor", "run", "--at", "0001-01-01", "--json"], ("--at 0001-01-01", "too early"), json=True
+    ),
+    "monitor --input future --at": Case(
+        lambda s, f: ["monitor", "run", "--input", str(f["unrelated"]), "--model", "conversion", "--at", "2099-05-01"],
+        ("--at 2099-05-01", "ends after now"),
+    ),
     "monitor unknown model": Case(lambda s, f: ["monitor", "run", "--model", "nosuch"], ("'nosuch'",)),
     "monitor --input lacks columns": Case(
         lambda s, f: ["monitor", "run", "--input", str(f["unrelated"]), "--json"],

@@ -153,3 +153,28 @@ def test_concurrent_runs_open_each_alert_once(tmp_path: Path) -> None:
     assert [alert["rule"] for alert in alerts].count("data-freshness") == 1
     assert len({(a["rule"], a["metric"], a["scope"]) for a in alerts}) == len(alerts)
     assert open_store(ws).query("SELECT COUNT(*) AS n FROM monitor_runs")[0]["n"] == 1
+
+
+def test_a_future_window_is_refused_and_a_stored_future_mark_does_not_silence_alerts(tmp_path: Path) -> None:
+    """Issue 17 §1: a window from the future is refused, and a future "newest window" left by an older
+    version (stored directly here, as 2cdb962 did) must not turn later runs into back-fills."""
+    import pytest
+
+    from engine.errors import InputError
+    from engine.store.metrics import save_run
+
+    change = START + timedelta(days=33)
+    ws, _ = _shop(tmp_path, 36, "checkout_outage", 1500, change)
+    with pytest.raises(InputError, match="ends after now"):
+        run_monitor(ws, at="2030-01-01")
+    with pytest.raises(InputError, match="too early"):
+        run_monitor(ws, at="0001-01-01")
+    store = open_store(ws)
+    save_run(store, model="", model_version=None, source="events",
+             window_start="2029-12-31T00:00:00+00:00", window_end="2030-01-01T00:00:00+00:00",
+             started="2026-12-01T00:00:00+00:00", finished="2026-12-01T00:00:01+00:00",
+             status="ok", summary={}, metrics=[])
+    during = run_monitor(ws, at=change + timedelta(days=1))
+    assert not during["backfill"]
+    assert during["firing"] and {alert["state"] for alert in during["alerts"]} == {"open"}
+    assert alerts_at_or_above(during, "warning")

@@ -24,7 +24,9 @@ from engine.monitoring.sinks import alert_payload
 from engine.monitoring.windows import (
     Window,
     baseline_windows,
+    check_window_end,
     iso,
+    latest_window_end,
     parse_at,
     parse_duration,
     resolve_window,
@@ -424,6 +426,12 @@ def _summarise(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return checks
 
 
+def _checked_at(at: str | date | datetime | None, length: timedelta, weeks: int, now: datetime) -> datetime | None:
+    """`--at` parsed and bounded (not in the future, baselines not before 1970), or None for the default."""
+    end = parse_at(at)
+    return None if end is None else check_window_end(end, length, weeks, now)
+
+
 def run_monitor(
     ws: Workspace,
     *,
@@ -437,6 +445,7 @@ def run_monitor(
     monitor = settings.monitor
     length = parse_duration(window or monitor.window, source="--window" if window else "[monitor] window")
     now = datetime.now(UTC)
+    at_end = _checked_at(at, length, monitor.baseline_weeks, now)
     store = open_store(ws)
     rows: list[dict[str, Any]] = []
     models: list[dict[str, Any]] = []
@@ -455,7 +464,9 @@ def run_monitor(
         version = Registry(ws).get(names[0])
         spec = TableSpec.from_dict(version.metadata.get("spec") or {})
         _check_batch(path, frame, names[0], version.version, spec)
-        end = parse_at(at) or (datetime(now.year, now.month, now.day, tzinfo=UTC) + timedelta(days=1))
+        end = at_end or (
+            datetime(now.year, now.month, now.day, tzinfo=UTC) + timedelta(days=1)
+        )
         current = Window(end - length, end)
         if spec.time_column and spec.time_column in frame.columns and frame.height:
             times = frame.get_column(spec.time_column).cast(pl.Datetime("us", "UTC"), strict=False)
@@ -471,7 +482,7 @@ def run_monitor(
 
         events = scan_events(ws)
         newest = events.select(pl.col("event_time").max()).collect().item()
-        current = resolve_window(length, parse_at(at), newest)
+        current = resolve_window(length, at_end, newest)
         baselines = baseline_windows(current, monitor.baseline_weeks)
         dimensions = list(settings.schema.dimensions)
         # Read the current and baseline windows once; every check below works on this in-memory slice.
@@ -520,7 +531,13 @@ def run_monitor(
     # The daemon, a cron job and a person may run the monitor at once: alert transitions and the run's
     # figures are written by one of them at a time, so a condition never opens two alerts.
     with workspace_lock(ws, MONITOR_LOCK, wait_seconds=LOCK_WAIT_SECONDS, purpose="monitor run"):
-        newest_end = newest_window_end(store, model=run_model, source=source, length_seconds=length_seconds)
+        newest_end = newest_window_end(
+            store,
+            model=run_model,
+            source=source,
+            length_seconds=length_seconds,
+            not_after=iso(latest_window_end(current.length, now)),
+        )
         backfill = newest_end is not None and newest_end > iso(current.end)
         firing = evaluate(
             ws,

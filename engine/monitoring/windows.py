@@ -118,6 +118,39 @@ def resolve_window(length: timedelta, at: datetime | None, newest_event: datetim
     return Window(at - length, at, observed)
 
 
+def latest_window_end(length: timedelta, now: datetime) -> datetime:
+    """The latest end a window may have: now rounded up to the window's grain (a day, or an hour).
+
+    The default window of a shop with data up to now ends there; nothing later has happened yet, so a later
+    `--at` is refused and a stored "newest window" mark past it (left by older versions) is ignored.
+    """
+    grain = timedelta(days=1) if length % timedelta(days=1) == timedelta(0) else timedelta(hours=1)
+    return _ceil(now, grain)
+
+
+EARLIEST_WINDOW_START = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+def check_window_end(
+    at: datetime, length: timedelta, baseline_weeks: int, now: datetime, *, source: str = "--at"
+) -> datetime:
+    """Refuse a window that ends in the future or whose baselines would start before 1970; at when it is fine."""
+    latest = latest_window_end(length, now)
+    if at > latest:
+        raise InputError(
+            f"{source} {iso(at)}: that window ends after now (the latest window ends {iso(latest)}); "
+            "monitor a window that has already happened"
+        )
+    step = WEEK * -(-length // WEEK)
+    span = length + step * baseline_weeks
+    if at - EARLIEST_WINDOW_START < span:
+        raise InputError(
+            f"{source} {at.date().isoformat()}: too early; a {duration_text(length)} window with "
+            f"{baseline_weeks} baseline week(s) must end after {iso(EARLIEST_WINDOW_START + span)}"
+        )
+    return at
+
+
 def baseline_windows(window: Window, weeks: int) -> list[Window]:
     """The same window shifted back by whole weeks (same weekday and hours), newest first, never overlapping."""
     step = WEEK * -(-window.length // WEEK)

@@ -173,12 +173,19 @@ def list_runs(store: Store, *, model: str | None = None, limit: int = 50) -> lis
     return [_decode(row) for row in rows]
 
 
-def newest_window_end(store: Store, *, model: str, source: str, length_seconds: float) -> str | None:
-    """The latest window end already monitored for this model, source and window length."""
+def newest_window_end(
+    store: Store, *, model: str, source: str, length_seconds: float, not_after: str | None = None
+) -> str | None:
+    """The latest window end already monitored for this model, source and window length.
+
+    not_after ignores runs whose window ends later (a future window stored by an older version must not make
+    every later run a back-fill).
+    """
+    bound = "" if not_after is None else " AND window_end <= ?"
     rows = store.query(
         "SELECT MAX(window_end) AS newest FROM monitor_runs WHERE model = ? AND source = ? "
-        "AND ABS((julianday(window_end) - julianday(window_start)) * 86400 - ?) < 1",
-        (model, source, length_seconds),
+        "AND ABS((julianday(window_end) - julianday(window_start)) * 86400 - ?) < 1" + bound,
+        (model, source, length_seconds) if not_after is None else (model, source, length_seconds, not_after),
     )
     return rows[0]["newest"] if rows else None
 
