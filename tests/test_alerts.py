@@ -9,6 +9,7 @@ import pytest
 
 from engine.errors import ConfigError, InputError, NotFoundError
 from engine.monitoring.alerts import (
+    ALWAYS_RULES,
     DEFAULT_RULES,
     acknowledge,
     evaluate,
@@ -147,7 +148,7 @@ def test_bad_rules_name_the_rule_and_key(rule: dict, fragment: str) -> None:
 
 def test_default_rules_cover_the_issue() -> None:
     names = {rule.name for rule in parse_rules([])}
-    assert len(names) == len(DEFAULT_RULES)
+    assert len(names) == len(DEFAULT_RULES) + len(ALWAYS_RULES)
     assert {"kpi-conversion", "kpi-funnel", "drift-share", "feature-drift", "auc-drop", "data-freshness",
             "volume", "quarantine-rate"} <= names
 
@@ -185,3 +186,12 @@ def test_rules_can_test_a_detail_field(tmp_path: Path) -> None:
     assert evaluate(ws, store, [drift(1.4)], window_end=_end(2), length_seconds=DAY_SECONDS) == []
     (firing,) = evaluate(ws, store, [drift(2.5)], window_end=_end(3), length_seconds=DAY_SECONDS)
     assert firing["model"] == "conv" and "severity 2.5" in firing["message"]
+
+
+def test_the_integrity_rule_is_always_on_even_when_config_lists_its_own_rules() -> None:
+    rules = parse_rules([{"name": "mine", "metric": "conversion_rate", "test": "status"}])
+    assert [rule.name for rule in rules] == ["mine", "model-integrity"]
+    integrity = rules[1]
+    assert integrity.severity == "critical"
+    assert integrity.fires({"metric": "model_integrity", "scope": "model:m", "check_name": "integrity",
+                            "status": "critical", "value": 0.0})

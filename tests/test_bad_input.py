@@ -596,3 +596,24 @@ def test_held_workspace_lock_is_exit_4_naming_the_holder(shop: Path, files: dict
 
 def test_usage_error_is_one_line(shop: Path) -> None:
     assert_one_line_error(run_shopctl("alerts", "ack", "abc", "-w", str(shop)), "alert_id")
+
+
+def test_monitor_run_with_a_tampered_champion_is_a_critical_alert_and_a_failing_exit(
+    shop: Path, tmp_path: Path
+) -> None:
+    """Issue 17 §3: `score` refuses a changed model.onnx; `monitor run` must not pass it with a warning."""
+    copied = copy_shop(shop, tmp_path)
+    onnx = copied / "registry" / "conversion" / "v1" / "model.onnx"
+    onnx.write_bytes(onnx.read_bytes() + b"\0")
+    outcome = invoke("monitor", "run", "-w", str(copied), "--json")
+    assert outcome.code == 3, (outcome.code, outcome.stderr)
+    payload = json.loads(outcome.stdout)
+    assert payload["status"] == "critical"
+    integrity = [alert for alert in payload["alerts"] if alert["rule"] == "model-integrity"]
+    assert len(integrity) == 1 and integrity[0]["severity"] == "critical", payload["alerts"]
+    assert "conversion" in integrity[0]["message"]
+    kpis = {check["name"]: check["status"] for check in payload["checks"]}
+    assert kpis["integrity"] == "critical" and "kpi" in kpis  # the shop's own checks still ran
+    for fail_on in ("warning", "critical"):
+        again = invoke("monitor", "run", "-w", str(copied), "--fail-on", fail_on)
+        assert again.code == 3, (fail_on, again.stderr)

@@ -105,10 +105,14 @@ def run(
 
     Example: shopctl monitor run --window 1d --fail-on critical --json
     """
-    from engine.monitoring.run import alerts_at_or_above, run_monitor
+    from engine.monitoring.run import alerts_at_or_above, integrity_failures, run_monitor
 
     payload = run_monitor(workspace_from(workspace), model=model, window=window, at=at, input_path=input_path)
     emit(payload, as_json, lambda: _print_run(payload))
+    tampered = integrity_failures(payload)
+    if tampered:
+        info(f"model(s) {', '.join(tampered)} failed the integrity check (critical alert): exit {EXIT_ALERTS}")
+        raise typer.Exit(EXIT_ALERTS)
     if fail_on is not None:
         failing = alerts_at_or_above(payload, fail_on.value)
         if failing:

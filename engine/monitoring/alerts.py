@@ -104,6 +104,18 @@ DEFAULT_RULES: tuple[dict[str, Any], ...] = (
 )
 
 
+# Always on, whatever config.toml lists: a champion whose files fail their sha256 check is never "ok".
+ALWAYS_RULES: tuple[dict[str, Any], ...] = (
+    {
+        "name": "model-integrity",
+        "check": "integrity",
+        "metric": "model_integrity",
+        "test": "status",
+        "severity": "critical",
+    },
+)
+
+
 @dataclass(frozen=True)
 class Rule:
     """One alert rule: which metric rows it watches (globs), the condition, severity and persistence."""
@@ -198,6 +210,18 @@ def parse_rules(raw: Sequence[dict[str, Any]]) -> list[Rule]:
                 field=str(entry.get("field", "value")),
             )
         )
+    named = {rule.name for rule in rules}
+    for entry in ALWAYS_RULES:
+        if entry["name"] not in named:
+            rules.append(
+                Rule(
+                    name=entry["name"],
+                    metric=entry["metric"],
+                    check=entry["check"],
+                    test=entry["test"],
+                    severity=entry["severity"],
+                )
+            )
     return rules
 
 

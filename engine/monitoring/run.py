@@ -16,7 +16,7 @@ from typing import Any
 import numpy as np
 import polars as pl
 
-from engine.errors import InputError, ShopctlError
+from engine.errors import InputError, IntegrityError, ShopctlError
 from engine.locks import workspace_lock
 from engine.monitoring import kpis, quality
 from engine.monitoring.alerts import evaluate, severity_rank
@@ -37,7 +37,7 @@ from engine.store.db import open_store
 from engine.store.metrics import apply_retention, newest_window_end, query_metrics, save_run
 from engine.workspace import Workspace
 
-CHECK_ORDER = ("quality", "kpi", "drift", "performance")
+CHECK_ORDER = ("integrity", "quality", "kpi", "drift", "performance")
 SCORE_COLUMNS = ("score", "prediction", "probability")
 CUSUM_HISTORY = 56
 MONITOR_LOCK = "monitor"
@@ -68,6 +68,18 @@ def _metric_row(check: str, metric: str, scope: str, value: Any, model: str, **f
         "status": fields.pop("status", "ok"),
         "detail": fields.pop("detail", {}),
     }
+
+
+def integrity_row(name: str, error: Exception) -> dict[str, Any]:
+    """A critical row for a champion whose files no longer match their sha256 (the always-on integrity rule)."""
+    return _metric_row(
+        "integrity", "model_integrity", f"model:{name}", 0.0, name, status="critical", detail={"reason": str(error)}
+    )
+
+
+def integrity_failures(payload: dict[str, Any]) -> list[str]:
+    """Names of the models of a run's payload that failed their integrity check."""
+    return [info["name"] for info in payload.get("models", []) if info.get("integrity") == "failed"]
 
 
 def drift_rows(
@@ -473,7 +485,12 @@ def run_monitor(
             if times.null_count() < frame.height and at is None:
                 current = Window(times.min(), times.max() + timedelta(microseconds=1))
         rows += quality.table_quality(frame, version.profile, spec.numeric, spec.categorical, spec.id_columns)
-        model_rows, info = _model_checks(ws, names[0], frame, None, current.length)
+        try:
+            model_rows, info = _model_checks(ws, names[0], frame, None, current.length)
+        except IntegrityError as error:
+            model_rows = [integrity_row(names[0], error)]
+            errors.append(f"model {names[0]}: {error}")
+            info = {"name": names[0], "version": version.version, "integrity": "failed", "skipped": str(error)}
         rows += model_rows
         models.append(info)
         source, run_model, baselines = str(path.resolve()), names[0], []
@@ -513,6 +530,11 @@ def run_monitor(
             for name in names:
                 try:
                     model_rows, info = _model_checks(ws, name, table, sessions, current.length)
+                except IntegrityError as error:
+                    rows.append(integrity_row(name, error))
+                    errors.append(f"model {name}: {error}")
+                    models.append({"name": name, "version": None, "integrity": "failed", "skipped": str(error)})
+                    continue
                 except Exception as error:  # noqa: BLE001 - one broken model must not stop the shop's KPI checks
                     if model:
                         raise
