@@ -155,33 +155,63 @@ def clean_orphans(ws: Workspace) -> list[Path]:
     return removed
 
 
+# Stored beside the canonical columns (readers' scans ignore it): True where ingest derived the session id
+# from the inactivity gap because the source row had none. The dedupe identity of such a row leaves its
+# session id out, so a re-ingest whose derived ids come out differently (they depend on what the store
+# already holds) still recognises the row.
+DERIVED_SESSION = "_session_derived"
+
+
+def identity(frame: pl.DataFrame) -> pl.DataFrame:
+    """The columns that say whether two events are the same source row: every canonical and dimension column,
+    with a derived session id replaced by null (the source row had none)."""
+    columns = [name for name in frame.columns if name != DERIVED_SESSION]
+    if DERIVED_SESSION not in frame.columns:
+        return frame.select(columns)
+    derived = pl.col(DERIVED_SESSION).fill_null(False)
+    return frame.select(
+        pl.when(derived).then(pl.lit(None, dtype=pl.String)).otherwise(pl.col(name)).alias(name)
+        if name == "session_id"
+        else pl.col(name)
+        for name in columns
+    )
+
+
 def _row_hashes(frame: pl.DataFrame) -> pl.Series:
     return frame.select(pl.struct(pl.all()).hash(seed=0)).to_series()
 
 
 def drop_exact_duplicates(frame: pl.DataFrame) -> pl.DataFrame:
-    """frame without repeated identical rows; only rows whose 64-bit hash repeats are compared exactly,
-    which avoids building a hash table of every full row."""
-    hashes = _row_hashes(frame)
+    """frame without rows whose identity repeats (the first one stays); only rows whose 64-bit identity hash
+    repeats are compared exactly, which avoids building a hash table of every full row."""
+    keys = identity(frame)
+    hashes = _row_hashes(keys)
     candidates = hashes.is_duplicated()
     if not candidates.any():
         return frame
-    return pl.concat([frame.filter(~candidates), frame.filter(candidates).unique(maintain_order=True)])
+    first = keys.filter(candidates).select(pl.struct(pl.all()).is_first_distinct()).to_series()
+    keep = candidates.not_()
+    keep = keep.scatter(candidates.arg_true(), first)
+    return frame.filter(keep)
 
 
 def anti_join_exact(new: pl.DataFrame, stored: pl.DataFrame) -> pl.DataFrame:
-    """Rows of new that are not identical to a stored row (nulls compare equal); exact, hash-prefiltered."""
-    new_hashes = _row_hashes(new)
-    stored = stored.select(new.columns)
-    stored_hashes = _row_hashes(stored)
+    """Rows of new whose identity matches no stored row (nulls compare equal); exact, hash-prefiltered."""
+    new_keys = identity(new)
+    stored_keys = identity(stored).select(new_keys.columns)
+    new_hashes = _row_hashes(new_keys)
+    stored_hashes = _row_hashes(stored_keys)
     maybe = new_hashes.is_in(stored_hashes.implode())
     if not maybe.any():
         return new
-    matches = stored.filter(stored_hashes.is_in(new_hashes.implode()))
-    survivors = new.filter(maybe).join(
-        matches, on=new.columns, how="anti", nulls_equal=True, maintain_order="left"
+    matches = stored_keys.filter(stored_hashes.is_in(new_hashes.implode()))
+    seen = (
+        new_keys.with_row_index("__row")
+        .filter(maybe)
+        .join(matches, on=new_keys.columns, how="semi", nulls_equal=True)
+        .get_column("__row")
     )
-    return pl.concat([new.filter(~maybe), survivors])
+    return new.filter(pl.int_range(new.height, dtype=pl.UInt32, eager=True).is_in(seen.implode()).not_())
 
 
 def _write_partition(path: Path, part: pl.DataFrame) -> None:
@@ -221,7 +251,7 @@ class StagedEvents:
 def stage_events_locked(ws: Workspace, frame: pl.DataFrame, ingest_id: str) -> StagedEvents:
     """Dedupe frame against itself and the store and write one unlisted part per event date (caller holds
     the ingest lock); if any write fails, the parts written so far are removed before the error propagates."""
-    dimensions = [name for name in frame.columns if name not in EVENT_SCHEMA]
+    dimensions = [name for name in frame.columns if name not in EVENT_SCHEMA and name != DERIVED_SESSION]
     rows_in = frame.height
     if frame["event_time"].null_count():
         raise ValueError("commit_events: event_time must not be null (ingest quarantines such rows first)")
@@ -231,7 +261,7 @@ def stage_events_locked(ws: Workspace, frame: pl.DataFrame, ingest_id: str) -> S
     for entry in manifest["files"]:
         files_by_date.setdefault(entry["date"], []).append(ws.events_dir / entry["path"])
     # Sorted by time, each date is one contiguous, zero-copy slice (partition_by would copy the whole frame).
-    unique = drop_exact_duplicates(conform(frame, dimensions).collect()).sort("event_time")
+    unique = drop_exact_duplicates(_with_marker(frame, dimensions)).sort("event_time")
     days = unique.select(pl.col("event_time").dt.strftime("%Y-%m-%d").rle()).unnest("event_time")
     stored_rows = 0
     new_entries: list[dict[str, Any]] = []
@@ -245,7 +275,7 @@ def stage_events_locked(ws: Workspace, frame: pl.DataFrame, ingest_id: str) -> S
             existing = files_by_date.get(day, [])
             if existing:
                 # Exact-duplicate check against only the partition this date touches.
-                stored = scan_files(existing, dimensions).collect()
+                stored = _scan_with_marker(existing, dimensions).collect()
                 part = anti_join_exact(part, stored)
             if part.height == 0:
                 continue
@@ -272,6 +302,23 @@ def stage_events_locked(ws: Workspace, frame: pl.DataFrame, ingest_id: str) -> S
         "orphans_removed": len(orphans),
     }
     return staged
+
+
+def _with_marker(frame: pl.DataFrame, dimensions: list[str]) -> pl.DataFrame:
+    """frame in the canonical schema plus dimensions, and the derived-session marker (False when absent)."""
+    if DERIVED_SESSION in frame.columns:
+        marker = frame.get_column(DERIVED_SESSION).cast(pl.Boolean).fill_null(False)
+    else:
+        marker = pl.repeat(False, frame.height, dtype=pl.Boolean, eager=True)
+    return conform(frame, dimensions).collect().with_columns(marker.alias(DERIVED_SESSION))
+
+
+def _scan_with_marker(files: list[Path], dimensions: list[str]) -> pl.LazyFrame:
+    """Stored parts with the derived-session marker (parts written before it existed read as False)."""
+    schema = {**event_schema(dimensions), DERIVED_SESSION: pl.Boolean()}
+    return pl.scan_parquet(files, schema=schema, missing_columns="insert", extra_columns="ignore").with_columns(
+        pl.col(DERIVED_SESSION).fill_null(False)
+    )
 
 
 def publish_events(ws: Workspace, staged: StagedEvents) -> None:

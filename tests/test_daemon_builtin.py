@@ -77,3 +77,26 @@ def test_ingest_job_leaves_files_in_the_inbox_while_another_ingest_holds_the_loc
     run = run_job_now(ws, "ingest")
     assert run["status"] == "failed" and "left in the inbox" in run["error"] and "pid 4242" in run["error"]
     assert waiting.exists() and not (ws.inbox_dir / "failed").exists()
+
+
+def test_a_file_dropped_in_the_inbox_twice_is_stored_once(tmp_path: Path) -> None:
+    """Issue 11 §1: the second copy of a file (here with no session column, so sessions are derived) adds nothing."""
+    from engine.events import scan_events
+
+    ws = make_workspace(tmp_path / "ws", "[schedule.jobs.ingest]\nminutes = 5\n")
+    lines = ["event_time,event_type,user_id,product_id,price"]
+    for minute in range(0, 120, 7):
+        lines.append(f"2026-03-01T10:{minute % 60:02d}:00Z,view,u{minute % 3},p{minute % 5},{minute / 10}")
+        lines.append(f"2026-03-01T{11 + minute // 60}:{minute % 60:02d}:30Z,cart,,p{minute % 4},")
+    body = "\n".join(lines) + "\n"
+    stored = []
+    for name in ("drop.csv", "drop.csv"):
+        path = ws.inbox_dir / name
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(body)
+        _settle(path)
+        run = run_job_now(ws, "ingest")
+        assert run["status"] == "ok", run
+        stored.append(run["produced"]["files"][0]["rows_stored"])
+    assert stored[0] == len(lines) - 1 and stored[1] == 0, stored
+    assert scan_events(ws).collect().height == stored[0]

@@ -14,6 +14,7 @@ import polars as pl
 
 from engine.errors import InputError
 from engine.events import (
+    DERIVED_SESSION,
     INGEST_LOCK,
     conform,
     discard_events,
@@ -105,6 +106,8 @@ def ingest_files(
         mapped.events = mapped.events.clear()  # the per-file frames are in `events` now; free them
     report(f"deriving sessions for {events.height:,} rows")
     previous = previous_sessions(ws, events, plan.session_gap_minutes)
+    # Mark the rows whose session id is about to be derived: their dedupe identity is the source row.
+    events = events.with_columns(pl.col("session_id").is_null().alias(DERIVED_SESSION))
     events = assign_sessions(events, plan.session_gap_minutes, previous)
     quarantine = combine([mapped.quarantine for mapped in mapped_files])
     rows_read = sum(mapped.rows_read for mapped in mapped_files)
