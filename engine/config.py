@@ -89,6 +89,7 @@ class TrainingConfig(Section):
 class ScoringConfig(Section):
     chunk_rows: int = Field(262144, gt=0)
     threads: int = Field(2, ge=1)
+    on_invalid: Literal["null", "missing", "fail"] = "null"
 
 
 class DriftOverride(Section):

@@ -31,7 +31,7 @@ from typer.testing import CliRunner
 from console.cli.main import app
 from engine.ingest import ingest_files
 from engine.simulator import simulate
-from engine.workspace import WORKSPACE_ENV, init_workspace
+from engine.workspace import WORKSPACE_ENV, Workspace, init_workspace
 
 runner = CliRunner()
 START = date(2026, 1, 5)
@@ -617,3 +617,61 @@ def test_monitor_run_with_a_tampered_champion_is_a_critical_alert_and_a_failing_
     for fail_on in ("warning", "critical"):
         again = invoke("monitor", "run", "-w", str(copied), "--fail-on", fail_on)
         assert again.code == 3, (fail_on, again.stderr)
+
+
+@pytest.fixture(scope="module")
+def sessions_table(shop: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The shop's session features (what `shopctl score conversion` takes), 1,000 rows."""
+
+    from engine.events import scan_events
+    from engine.features import session_features
+
+    folder = tmp_path_factory.mktemp("score-inputs")
+    ws = Workspace(shop)
+    table = session_features(scan_events(ws), list(ws.settings.schema.dimensions)).collect().head(1000)
+    path = folder / "sessions.parquet"
+    table.write_parquet(path)
+    return path
+
+
+def _poisoned(sessions_table: Path, tmp_path: Path, values: dict[int, float], name: str) -> Path:
+    import polars as pl
+
+    table = pl.read_parquet(sessions_table)
+    column = table.get_column("n_events").cast(pl.Float64)
+    column = column.scatter(list(values), list(values.values()))
+    path = tmp_path / name
+    table.with_columns(column).write_csv(path)
+    return path
+
+
+@pytest.mark.parametrize("values", [{3: float("inf")}, dict.fromkeys(range(1000), 1e39)], ids=["one-inf", "all-1e39"])
+def test_score_never_writes_nan_silently(values: dict[int, float], shop: Path, sessions_table: Path,
+                                          tmp_path: Path) -> None:
+    """Issue 17 §4: one inf cell gave a NaN row, 1e39 everywhere gave 1,000 NaN scores, exit 0 and no word."""
+    import polars as pl
+
+    poisoned = _poisoned(sessions_table, tmp_path, values, "poisoned.csv")
+    out = tmp_path / "scores.parquet"
+    outcome = invoke("score", "conversion", "-i", str(poisoned), "-o", str(out), "-w", str(shop), "--json")
+    assert outcome.code == 0, outcome.stderr
+    payload = json.loads(outcome.stdout)
+    assert payload["invalid_rows"] == len(values) and payload["invalid_by_column"] == {"n_events": len(values)}
+    assert payload["on_invalid"] == "null" and payload["null_scores"] == len(values)
+    assert "warning:" in outcome.stderr and "n_events" in outcome.stderr
+    scores = pl.read_parquet(out).get_column("score")
+    assert scores.is_nan().sum() == 0 and scores.null_count() == len(values)
+    assert scores.len() == 1000
+
+    missing = invoke("score", "conversion", "-i", str(poisoned), "-o", str(out), "-w", str(shop), "--json",
+                     "--on-invalid", "missing")
+    assert missing.code == 0 and json.loads(missing.stdout)["invalid_rows"] == len(values)
+    scored = pl.read_parquet(out).get_column("score")
+    assert scored.null_count() == 0 and scored.is_nan().sum() == 0
+
+    out.unlink()
+    failed = invoke("score", "conversion", "-i", str(poisoned), "-o", str(out), "-w", str(shop),
+                    "--on-invalid", "fail")
+    line = assert_one_line_error(failed, "poisoned.csv", "'n_events'", "not a finite float32", "--on-invalid")
+    assert f"row {min(values) + 1}:" in line
+    assert not out.exists()

@@ -37,10 +37,21 @@ def score(
             "--keep", help="Input column to copy to the output (repeatable; default: the model's ids)."
         ),
     ] = None,
+    on_invalid: Annotated[
+        str | None,
+        typer.Option(
+            "--on-invalid",
+            help="A numeric input of +-inf or beyond float32's range: null (null score for the row), "
+            "missing (score it as a missing value) or fail (exit 2). Default: [scoring] on_invalid (null). "
+            "NaN and empty cells are missing values.",
+        ),
+    ] = None,
     workspace: WorkspaceOption = None,
     as_json: JsonOption = False,
 ) -> None:
     """Score a batch: keeps the id columns, adds score, model and model_version; streams in chunks.
+
+    Invalid numeric inputs and NaN scores are counted and reported (never written silently).
 
     Example: shopctl score conversion --input sessions.parquet --output scores.parquet
     """
@@ -49,8 +60,24 @@ def score(
     ws = workspace_from(workspace)
     with progress(f"scoring with {name}") as advance:
         result = score_file(
-            ws, name, input_path, output_path, fmt, version, keep=keep or None, progress=advance
+            ws,
+            name,
+            input_path,
+            output_path,
+            fmt,
+            version,
+            keep=keep or None,
+            progress=advance,
+            on_invalid=on_invalid,
         )
+    if result["invalid_rows"]:
+        columns = ", ".join(f"{column} ({count:,})" for column, count in result["invalid_by_column"].items())
+        outcome = "null scores" if result["on_invalid"] == "null" else "scored as missing values"
+        info(
+            f"warning: {result['invalid_rows']:,} row(s) with +-inf or out-of-float32-range inputs: {columns}; {outcome}"
+        )
+    if result["nan_scores"]:
+        info(f"warning: {result['nan_scores']:,} score(s) came out NaN and were written as null")
     summary = (
         f"scored {result['rows']:,} rows with {result['model']} v{result['version']} in {result['seconds']:.2f}s "
         f"({result['rows_per_second']:,} rows/s) → {result['output']}"

@@ -31,6 +31,52 @@ SUFFIXES = {".parquet": "parquet", ".pq": "parquet", ".csv": "csv", ".jsonl": "j
 STDIO = "-"
 SCORE_COLUMN = "score"
 ROW_COLUMN = "row_number"
+FLOAT32_MAX = float(np.finfo(np.float32).max)
+ON_INVALID = ("null", "missing", "fail")
+
+
+@dataclass
+class _InvalidInputs:
+    """Numeric inputs a model cannot take (+-inf, beyond float32's range), found per chunk by one select."""
+
+    columns: list[str]
+    policy: str
+    rows: int = 0
+    by_column: dict[str, int] | None = None
+
+    def apply(
+        self, chunk: pl.DataFrame, first_row: int, source: str
+    ) -> tuple[pl.DataFrame, np.ndarray | None]:
+        """chunk with invalid values nulled (policies null/missing) and the mask of rows whose score is null."""
+        if not self.columns:
+            return chunk, None
+        flags = chunk.select(
+            ((pl.col(name).is_infinite() | (pl.col(name).abs() > FLOAT32_MAX)).fill_null(False)).alias(name)
+            for name in self.columns
+        )
+        counts = flags.sum().row(0)
+        if not any(counts):
+            return chunk, None
+        bad = flags.select(pl.any_horizontal(pl.all())).to_series()
+        if self.policy == "fail":
+            column = next(name for name, count in zip(self.columns, counts, strict=True) if count)
+            row = int(flags.get_column(column).arg_true()[0])
+            value = chunk.get_column(column)[row]
+            raise InputError(
+                f"{source}: row {first_row + row + 1}: column {column!r} is {value!r}, not a finite float32 "
+                f"({sum(counts)} such value(s) in this chunk); fix the file, or pass --on-invalid null|missing"
+            )
+        self.by_column = self.by_column or {}
+        for name, count in zip(self.columns, counts, strict=True):
+            if count:
+                self.by_column[name] = self.by_column.get(name, 0) + int(count)
+        self.rows += int(bad.sum())
+        cleaned = chunk.with_columns(
+            pl.when(flags.get_column(name)).then(None).otherwise(pl.col(name)).alias(name)
+            for name, count in zip(self.columns, counts, strict=True)
+            if count
+        )
+        return cleaned, (bad.to_numpy() if self.policy == "null" else None)
 
 
 def detect_format(path: str | Path, given: str | None = None) -> str:
@@ -176,11 +222,19 @@ def score_file(
     keep: list[str] | None = None,
     threads: int | None = None,
     progress: Callable[[int], None] | None = None,
+    on_invalid: str | None = None,
 ) -> dict[str, Any]:
-    """Score a Parquet/CSV/JSON Lines file (or "-" for stdin) into output (or "-" for stdout), in chunks."""
+    """Score a Parquet/CSV/JSON Lines file (or "-" for stdin) into output (or "-" for stdout), in chunks.
+
+    on_invalid (default `[scoring] on_invalid`) says what a numeric input of +-inf or beyond float32's range
+    does: "null" writes a null score for its row, "missing" scores it as a missing value, "fail" refuses the run.
+    """
     started = time.perf_counter()
     if fmt is not None and fmt not in FORMATS:  # before the model loads or stdin is read
         raise InputError(f"unknown format {fmt!r}; use one of {', '.join(FORMATS)}")
+    policy = on_invalid or workspace.settings.scoring.on_invalid
+    if policy not in ON_INVALID:
+        raise InputError(f"--on-invalid {policy!r}: use one of {', '.join(ON_INVALID)}")
     chunk_rows = int(chunk_rows or workspace.settings.scoring.chunk_rows)
     workers = max(1, int(threads or workspace.settings.scoring.threads))
     # Data parallel: each chunk is cut into `workers` parts run at once on one session with one onnxruntime
@@ -200,7 +254,13 @@ def score_file(
     if not keep:
         out_schema[ROW_COLUMN] = pl.Int64
     out_schema.update({SCORE_COLUMN: pl.Float64, "model": pl.String, "model_version": pl.Int32})
-    counts = {"rows": 0, "chunks": 0}
+    counts = {"rows": 0, "chunks": 0, "nan_scores": 0}
+    float_inputs = [
+        item.name
+        for item in model.inputs
+        if not item.is_string and source.schema[item.name] in (pl.Float32, pl.Float64)
+    ]
+    invalid = _InvalidInputs(float_inputs, policy)
     model_seconds = [0.0]  # time spent building feeds and running the session, to tell model cost from I/O
 
     def score_part(part: pl.DataFrame) -> np.ndarray:
@@ -218,11 +278,20 @@ def score_file(
             if chunk.height == 0:
                 continue
             model_started = time.perf_counter()
-            parts = split_chunk(chunk, workers)
+            features, null_rows = invalid.apply(chunk, counts["rows"], source.name)
+            parts = split_chunk(features, workers)
             scores = (
-                score_part(chunk) if len(parts) == 1 else np.concatenate(list(pool.map(score_part, parts)))
+                score_part(features) if len(parts) == 1 else np.concatenate(list(pool.map(score_part, parts)))
             )
             model_seconds[0] += time.perf_counter() - model_started
+            nan = np.isnan(scores)
+            counts["nan_scores"] += int(nan.sum()) - (
+                int((nan & null_rows).sum()) if null_rows is not None else 0
+            )
+            score_series = pl.Series(SCORE_COLUMN, scores)
+            if null_rows is not None or nan.any():
+                hidden = nan if null_rows is None else (nan | null_rows)
+                score_series = score_series.scatter(np.flatnonzero(hidden), None)
             kept = (
                 chunk.select(keep)
                 if keep
@@ -231,7 +300,7 @@ def score_file(
                 )
             )
             yield kept.with_columns(
-                pl.Series(SCORE_COLUMN, scores),
+                score_series,
                 pl.lit(model.name, dtype=pl.String).alias("model"),
                 pl.lit(model.version, dtype=pl.Int32).alias("model_version"),
             )
@@ -259,6 +328,11 @@ def score_file(
         "format": out_fmt,
         "chunks": counts["chunks"],
         "columns": list(out_schema),
+        "on_invalid": policy,
+        "invalid_rows": invalid.rows,
+        "invalid_by_column": invalid.by_column or {},
+        "nan_scores": counts["nan_scores"],
+        "null_scores": counts["nan_scores"] + (invalid.rows if policy == "null" else 0),
     }
 
 
