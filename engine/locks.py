@@ -10,6 +10,7 @@ import contextlib
 import fcntl
 import json
 import os
+import re
 import socket
 import sys
 import time
@@ -17,10 +18,12 @@ from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 
-from engine.errors import WorkspaceBusy
+from engine.errors import InputError, WorkspaceBusy
 from engine.workspace import Workspace
 
 DEFAULT_WAIT_SECONDS = 5.0
+# A lock name becomes a file name under state/locks: no separators, no leading dot, nothing to climb out with.
+LOCK_NAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$")
 
 
 def _holder_description() -> dict[str, object]:
@@ -46,6 +49,8 @@ def workspace_lock(
     workspace: Workspace, name: str, *, wait_seconds: float = DEFAULT_WAIT_SECONDS, purpose: str = ""
 ) -> Iterator[None]:
     """Hold the named lock; wait up to wait_seconds, then raise WorkspaceBusy naming the holder."""
+    if not LOCK_NAME_PATTERN.match(name) or ".." in name:
+        raise InputError(f"lock name {name!r} is not valid (letters, digits, '_', '-', '.'; no path)")
     workspace.locks_dir.mkdir(parents=True, exist_ok=True)
     lock_path = workspace.locks_dir / f"{name}.lock"
     handle = open(lock_path, "a+")  # noqa: SIM115 - closed in finally

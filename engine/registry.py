@@ -318,12 +318,14 @@ class Registry:
 
     def promote(self, name: str, version: int, *, who: str, why: str, forced: bool = False) -> dict[str, Any]:
         """Make version the champion (the previous one stays on the rollback stack); returns the history entry."""
+        check_name(name)
         with workspace_lock(self.workspace, f"registry-{name}", purpose=f"promote {name} v{version}"):
             self.get(name, version)
             return self._switch(name, int(version), action="promote", who=who, why=why, forced=forced)
 
     def rollback(self, name: str, *, who: str, why: str) -> dict[str, Any]:
         """Return to the previous champion in one step; returns the history entry."""
+        check_name(name)
         with workspace_lock(self.workspace, f"registry-{name}", purpose=f"rollback {name}"):
             self._require_model(name)
             pointer = self._read_pointer(name)

@@ -357,6 +357,18 @@ CASES: dict[str, Case] = {
     "models rollback nothing to roll back": Case(
         lambda s, f: ["models", "rollback", "conversion"], ("no previous champion", "models promote")
     ),
+    # names are validated before they become paths (issue 17 §14)
+    "models promote path name": Case(lambda s, f: ["models", "promote", "../../etc", "1"], ("'../../etc'", "not valid")),
+    "models rollback path name": Case(lambda s, f: ["models", "rollback", "../x"], ("'../x'", "not valid")),
+    "models show path name": Case(lambda s, f: ["models", "show", "a/b"], ("'a/b'", "not valid")),
+    "retrain path name": Case(lambda s, f: ["retrain", "../../etc", "--dry-run"], ("'../../etc'", "not valid")),
+    "score path name": Case(
+        lambda s, f: ["score", "../up", "-i", str(f["unrelated"]), "-o", "-"], ("'../up'", "not valid")
+    ),
+    "train path name": Case(
+        lambda s, f: ["train", "../up", "--table", str(f["table"]), "--target", "bought"], ("'../up'", "not valid")
+    ),
+    "monitor path model": Case(lambda s, f: ["monitor", "run", "--model", "../up"], ("'../up'", "not valid")),
     "retrain unknown model": Case(lambda s, f: ["retrain", "nosuch", "--dry-run"], ("'nosuch'",)),
     # monitor, alerts, daemon
     "monitor bad --window": Case(lambda s, f: ["monitor", "run", "--window", "2x"], ("--window '2x'", "1d")),

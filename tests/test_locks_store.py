@@ -77,3 +77,14 @@ def test_concurrent_writers_lose_nothing(tmp_path: Path) -> None:
     for thread in threads:
         thread.join()
     assert Store(path).query("SELECT COUNT(*) AS n FROM job_runs")[0]["n"] == 200
+
+
+@pytest.mark.parametrize("name", ["registry-../../etc", "../x", ".hidden", "a/b", ""])
+def test_a_lock_name_that_is_a_path_is_refused_before_any_file_is_made(name: str, tmp_path: Path) -> None:
+    from engine.errors import InputError
+
+    ws, _ = init_workspace(tmp_path)
+    before = sorted(p.relative_to(tmp_path) for p in tmp_path.rglob("*"))
+    with pytest.raises(InputError, match="not valid"), workspace_lock(ws, name):
+        pass
+    assert sorted(p.relative_to(tmp_path) for p in tmp_path.rglob("*")) == before
