@@ -16,6 +16,7 @@ from typer.testing import CliRunner
 from console.cli.main import app
 from engine.scheduling import daemon_running, daemon_status, run_job_now
 from engine.scheduling.paths import log_path, pid_path, state_path
+from engine.scheduling.control import process_alive
 
 SCHEDULE = """
 [schedule]
@@ -110,6 +111,7 @@ def test_background_daemon_status_run_now_and_stop(workspace, env) -> None:
         stopped = runner.invoke(app, ["daemon", "stop", "-w", root, "--json"])
     assert stopped.exit_code == 0, stopped.output
     assert json.loads(stopped.stdout) == {"stopped": True, "running": False, "pid": pid}
+    assert not process_alive(pid), "daemon stop returned while the daemon process still ran"
     assert not daemon_running(workspace)
     assert not state_path(workspace).exists() and not pid_path(workspace).exists()
     assert "daemon stopped" in log_path(workspace).read_text()
@@ -172,3 +174,23 @@ def test_runs_left_running_by_a_killed_daemon_are_marked_interrupted(workspace, 
     )  # daemon.json is stale: its pid is gone and the lock is free
     foreground()
     wait_for(lambda: job_runs(workspace, "polite")[0]["status"] == "interrupted", what="the stale run closed")
+
+
+def test_daemon_stop_returns_only_when_the_process_has_exited(tmp_path: Path, env) -> None:
+    ws = make_workspace(
+        tmp_path / "lingering",
+        '[schedule]\nretry_attempts = 0\n[schedule.jobs.linger]\ntask = "daemon_test_tasks:lingering_thread"\n'
+        "hours = 24\n",
+    )
+    root = str(ws.root)
+    started = shopctl(["daemon", "start", "-w", root, "--json"], env)
+    assert started.returncode == 0, started.stderr
+    pid = json.loads(started.stdout)["pid"]
+    try:
+        ran = shopctl(["daemon", "run-now", "linger", "-w", root, "--json"], env)
+        assert ran.returncode == 0 and json.loads(ran.stdout)["via"] == "daemon", ran.stderr
+        stopped = shopctl(["daemon", "stop", "-w", root, "--json"], env)
+        assert stopped.returncode == 0, stopped.stderr
+        assert not process_alive(pid), "daemon stop said stopped while the daemon process still ran"
+    finally:
+        kill_quietly(pid)

@@ -62,6 +62,14 @@ TASKS_MODULE = textwrap.dedent(
         return {"finished": True}
 
 
+    def lingering_thread(context):
+        """Leave a non-daemon thread behind (as a library's worker pool can): the process outlives the lock."""
+        import threading
+
+        threading.Thread(target=time.sleep, args=(1.5,), daemon=False).start()
+        return {"left": "a thread"}
+
+
     def writer(context):
         """Write one monitor run and 20 metrics in one transaction, like a monitoring job."""
         store = open_store(context.workspace)

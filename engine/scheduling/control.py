@@ -237,10 +237,29 @@ def stop_daemon(workspace: Workspace, *, timeout: float = STOP_TIMEOUT_SECONDS) 
     except ProcessLookupError:
         pass
     deadline = time.monotonic() + timeout
-    while daemon_running(workspace):
+    # The lock goes when the scheduler has finished its jobs; the process lives on a little longer (interpreter
+    # teardown), so "stopped" waits for both: a caller may start a new daemon or remove the workspace at once.
+    while daemon_running(workspace) or process_alive(int(pid)):
         if time.monotonic() > deadline:
             raise DaemonError(
                 f"daemon pid {pid} is still finishing after {timeout:g}s; wait, or `kill {pid}` again"
             )
-        time.sleep(0.1)
+        time.sleep(0.05)
     return {"stopped": True, "running": False, "pid": int(pid)}
+
+
+def process_alive(pid: int) -> bool:
+    """True while pid names a live process (a zombie waiting for its parent counts as exited)."""
+    try:
+        with open(f"/proc/{pid}/stat", encoding="ascii", errors="replace") as handle:
+            state = handle.read().rsplit(")", 1)[-1].split()[0]
+        return state not in {"Z", "X"}
+    except (OSError, IndexError):
+        pass
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
