@@ -15,8 +15,8 @@ from typer.testing import CliRunner
 
 from console.cli.main import app
 from engine.scheduling import daemon_running, daemon_status, run_job_now
-from engine.scheduling.paths import log_path, pid_path, state_path
 from engine.scheduling.control import process_alive
+from engine.scheduling.paths import log_path, pid_path, state_path
 
 SCHEDULE = """
 [schedule]
