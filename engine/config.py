@@ -10,7 +10,7 @@ import tomllib
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
 from engine.errors import ConfigError
 
@@ -21,6 +21,20 @@ EVENT_TYPES = ("view", "cart", "remove_from_cart", "checkout", "purchase", "othe
 
 class Section(BaseModel):
     model_config = ConfigDict(extra="forbid", validate_assignment=True)
+
+
+def _checked_window(value: str, key: str) -> str:
+    """A monitoring window length ("1d", "12h", "2w"), checked with the one duration parser."""
+    from datetime import timedelta
+
+    from engine.durations import parse_duration
+    from engine.errors import InputError
+
+    try:
+        parse_duration(value, source=key, default_unit="d", granularity=timedelta(hours=1))
+    except InputError as error:
+        raise ValueError(str(error).replace(f"{key} ", "", 1)) from None
+    return value
 
 
 class SchemaConfig(Section):
@@ -38,6 +52,30 @@ class SchemaConfig(Section):
     resessionize: bool = False
     plausible_start: str = "2000-01-01"
     plausible_future_days: int = Field(2, ge=0)
+
+    @field_validator("time_zone")
+    @classmethod
+    def _known_time_zone(cls, value: str) -> str:
+        from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(
+                f"unknown time zone {value!r}: use an IANA name such as UTC, Europe/London or Asia/Shanghai"
+            ) from None
+        return value
+
+    @field_validator("plausible_start")
+    @classmethod
+    def _a_date(cls, value: str) -> str:
+        from datetime import date
+
+        try:
+            date.fromisoformat(value)
+        except ValueError:
+            raise ValueError(f"{value!r} is not a date like 2000-01-01") from None
+        return value
 
     @field_validator("events")
     @classmethod
@@ -110,6 +148,11 @@ class MonitorConfig(Section):
     drift_overrides: dict[str, DriftOverride] = Field(default_factory=dict)
     retention_days: int = Field(400, ge=0)
 
+    @field_validator("window")
+    @classmethod
+    def _a_window(cls, value: str) -> str:
+        return _checked_window(value, "window")
+
 
 class AlertsConfig(Section):
     sinks: list[Literal["log", "stderr", "webhook", "command"]] = Field(default_factory=lambda: ["log"])
@@ -132,6 +175,38 @@ class JobConfig(Section):
     window: str = ""
     # What the job runs: a built-in task (monitor, ingest, retrain, report) or "module:function"; "" = the job id.
     task: str = ""
+
+    @field_validator("window")
+    @classmethod
+    def _a_window(cls, value: str) -> str:
+        return _checked_window(value, "window") if value else value
+
+    @field_validator("cron")
+    @classmethod
+    def _a_cron_expression(cls, value: str) -> str:
+        """A cron expression parses with APScheduler's own parser (only when one is given)."""
+        if not value.strip():
+            return value
+        from apscheduler.triggers.cron import CronTrigger  # only when a cron job is configured
+
+        try:
+            CronTrigger.from_crontab(value, timezone="UTC")
+        except ValueError as error:
+            raise ValueError(
+                f"{value!r} is not a cron expression ({error}); use five fields "
+                "'minute hour day month weekday', e.g. '0 3 * * 1'"
+            ) from None
+        return value
+
+    @model_validator(mode="after")
+    def _a_trigger(self) -> JobConfig:
+        """A cron job has an expression; an interval job has a positive length."""
+        if self.trigger == "cron":
+            if not self.cron.strip():
+                raise ValueError("a cron job needs cron = 'm h dom mon dow', e.g. '0 3 * * 1'")
+        elif (self.seconds or 0) + (self.minutes or 0) * 60 + (self.hours or 0) * 3600 <= 0:
+            raise ValueError("an interval job needs seconds, minutes or hours > 0")
+        return self
 
 
 class ScheduleConfig(Section):
@@ -183,7 +258,7 @@ class Settings(Section):
 def _format_validation_error(path: Path, error: ValidationError) -> str:
     first = error.errors()[0]
     key = ".".join(str(part) for part in first["loc"]).replace("schema_", "schema")
-    message = first["msg"]
+    message = first["msg"].removeprefix("Value error, ")
     if first["type"] == "extra_forbidden":
         message = "unknown key (check the spelling against `shopctl config show`)"
     more = len(error.errors()) - 1

@@ -230,11 +230,26 @@ CONFIG_CASES = {
         ("config.toml", "monitor.baseline_weeks", "integer"),
     ),
     "bad TOML": (lambda text: text + "\n[[[broken\n", ("config.toml", "not valid TOML", "line")),
+    # Values that parse as TOML but would only fail when the daemon or monitor runs (issue 17 §10).
+    "impossible cron": (
+        lambda text: text.replace('cron = "0 3 * * 1"', 'cron = "99 99 * * *"', 1),
+        ("config.toml", "cron", "'99 99 * * *'", "not a cron expression"),
+    ),
+    "unknown time zone": (
+        lambda text: text.replace('time_zone = "UTC"', 'time_zone = "Mars/Olympus"', 1),
+        ("config.toml", "schema.time_zone", "Mars/Olympus", "IANA"),
+    ),
+    "bad window": (
+        lambda text: text.replace('\nwindow = "1d"\n', '\nwindow = "abc"\n', 1),
+        ("config.toml", "monitor.window", "'abc'", "1d"),
+    ),
 }
 
 
 @pytest.mark.parametrize("case", sorted(CONFIG_CASES))
-@pytest.mark.parametrize("command", [["monitor", "run"], ["ingest", "events.csv"], ["config", "show"]])
+@pytest.mark.parametrize(
+    "command", [["monitor", "run"], ["ingest", "events.csv"], ["config", "show"], ["config", "check"]]
+)
 def test_malformed_config(case: str, command: list[str], tmp_path: Path) -> None:
     ws, _ = init_workspace(tmp_path / "shop")
     edit, fragments = CONFIG_CASES[case]

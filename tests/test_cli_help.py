@@ -56,3 +56,58 @@ def test_every_command_takes_workspace_and_json() -> None:
         if not {"--workspace", "--json"} <= options:
             lacking.append(" ".join(path))
     assert not lacking, f"commands without --workspace/--json: {lacking}"
+
+
+def test_no_flag_shows_a_value_type_in_help() -> None:
+    """Flags take no value, so help must not print `--json <bool>` (typer 0.29 does unless we say otherwise)."""
+    offenders = []
+    for path in [(), *_leaf_commands()]:
+        result = runner.invoke(app, [*path, "--help"], env={"COLUMNS": "160"}, terminal_width=160)
+        assert result.exit_code == 0, (path, result.output)
+        if "<bool>" in result.stdout:
+            offenders.append(" ".join(path) or "shopctl")
+    assert not offenders, f"`<bool>` shown after a flag in: {offenders}"
+    monitor = runner.invoke(app, ["monitor", "run", "--help"], env={"COLUMNS": "160"}, terminal_width=160)
+    assert "<warning|critical>" in monitor.stdout  # options that do take a value still show it
+
+
+def test_workspace_and_json_may_come_before_the_command() -> None:
+    from console.cli.main import hoist_global_options
+
+    assert hoist_global_options(["-w", "shop", "models", "list"]) == ["models", "list", "-w", "shop"]
+    assert hoist_global_options(["--json", "--workspace=s", "data", "summary"]) == [
+        "data",
+        "summary",
+        "--json",
+        "--workspace=s",
+    ]
+    assert hoist_global_options(["-ws", "score", "m", "-i", "-", "--", "x"]) == [
+        "score",
+        "m",
+        "-i",
+        "-",
+        "-ws",
+        "--",
+        "x",
+    ]
+    assert hoist_global_options(["models", "list", "-w", "shop"]) == ["models", "list", "-w", "shop"]
+    assert hoist_global_options(["--version"]) == ["--version"]
+
+
+def test_workspace_before_the_command_in_a_real_process(tmp_path) -> None:
+    import json
+    import subprocess
+    import sys
+
+    from engine.workspace import init_workspace
+
+    init_workspace(tmp_path / "shop")
+    result = subprocess.run(
+        [sys.executable, "-m", "console.cli.main", "-w", str(tmp_path / "shop"), "--json", "models", "list"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        cwd=tmp_path,
+    )
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout)["models"] == []

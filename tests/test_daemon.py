@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 from test_daemon_support import daemon_thread, job_runs, make_workspace, wait_for
 
+from engine.config import JobConfig
 from engine.errors import ConfigError, NotFoundError
 from engine.scheduling import (
     JobError,
@@ -208,12 +209,16 @@ def test_unknown_task_and_bad_trigger_are_config_errors(tmp_path: Path) -> None:
     ws = make_workspace(tmp_path, "[schedule.jobs.x]\ntask = 'no_such_task'\nseconds = 1\n")
     run = run_job_now(ws, "x")
     assert run["status"] == "failed" and "no task named 'no_such_task'" in run["error"]
-    ws = make_workspace(tmp_path / "b", "[schedule.jobs.x]\ntrigger = 'cron'\ncron = 'every day'\n")
+    # The config model refuses them when the workspace is opened (issue 17 §10), before any daemon runs.
     with pytest.raises(ConfigError, match="schedule.jobs.x.cron"):
-        build_trigger("x", ws.settings.schedule.jobs["x"])
-    ws = make_workspace(tmp_path / "c", "[schedule.jobs.x]\ntrigger = 'interval'\n")
+        make_workspace(tmp_path / "b", "[schedule.jobs.x]\ntrigger = 'cron'\ncron = 'every day'\n")
+    with pytest.raises(ConfigError, match="schedule.jobs.x.cron.*higher than the maximum"):
+        make_workspace(tmp_path / "b2", "[schedule.jobs.x]\ntrigger = 'cron'\ncron = '99 99 * * *'\n")
     with pytest.raises(ConfigError, match="seconds, minutes or hours"):
-        describe_trigger("x", ws.settings.schedule.jobs["x"])
+        make_workspace(tmp_path / "c", "[schedule.jobs.x]\ntrigger = 'interval'\n")
+    # The trigger builder keeps its own checks for configs built in code.
+    with pytest.raises(ConfigError, match="seconds, minutes or hours"):
+        describe_trigger("x", JobConfig.model_construct(trigger="interval"))
 
 
 def test_missed_fire_times_of_cron_and_interval(tmp_path: Path) -> None:

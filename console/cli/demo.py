@@ -12,6 +12,7 @@ from rich.table import Table
 
 from console.cli.common import JsonOption, WorkspaceOption, emit, err, fail, guarded, info, out
 from engine.demo import DEFAULT_ROOT, run_demo
+from engine.durations import parse_days
 from engine.workspace import WORKSPACE_ENV
 
 SHOWN_METRICS = {"binary": ("roc_auc", "pr_auc", "log_loss"), "regression": ("rmse", "mae", "r2")}
@@ -113,7 +114,9 @@ def demo(
     directory: Annotated[
         Path | None, typer.Argument(help=f"Folder for the demo workspace (default: ./{DEFAULT_ROOT}).")
     ] = None,
-    days: Annotated[int, typer.Option("--days", help="Days of shop activity to simulate.")] = 60,
+    days: Annotated[
+        str, typer.Option("--days", help="Shop activity to simulate: 60, 60d or 8w (bare number: days).")
+    ] = "60",
     seed: Annotated[int, typer.Option("--seed", help="Random seed (same seed, same shop).")] = 7,
     open_tui: Annotated[bool, typer.Option("--tui", help="Open the console when the demo is ready.")] = False,
     workspace: WorkspaceOption = None,
@@ -128,7 +131,7 @@ def demo(
     root = directory or (None if from_environment else workspace) or Path(DEFAULT_ROOT)
     progress = _progress_printer()
     try:
-        summary = run_demo(root, days=days, seed=seed, progress=progress)
+        summary = run_demo(root, days=parse_days(days, source="--days"), seed=seed, progress=progress)
     finally:
         getattr(progress, "stop", lambda: None)()
     emit(summary, as_json, lambda: _render(summary))

@@ -8,6 +8,7 @@ from typing import Annotated
 import typer
 
 from console.cli.common import JsonOption, WorkspaceOption, emit, err, guarded, info, out, workspace_from
+from engine.durations import parse_duration
 from engine.ingest import PRESETS
 
 data_app = typer.Typer(help="Look at the event store.", no_args_is_help=True)
@@ -39,7 +40,11 @@ def ingest(
         str | None, typer.Option("--time-zone", help="IANA zone that naive timestamps are read in.")
     ] = None,
     session_gap: Annotated[
-        float | None, typer.Option("--session-gap", help="Inactivity gap in minutes that ends a session.")
+        str | None,
+        typer.Option(
+            "--session-gap",
+            help="Inactivity gap that ends a session: 30, 30m or 1h (a bare number is minutes).",
+        ),
     ] = None,
     delimiter: Annotated[
         str | None,
@@ -70,7 +75,9 @@ def ingest(
         dimensions=parse_pairs(dimension, "--dimension"),
         time_format=time_format,
         time_zone=time_zone,
-        session_gap_minutes=session_gap,
+        session_gap_minutes=None
+        if session_gap is None
+        else parse_duration(session_gap, source="--session-gap", default_unit="m").total_seconds() / 60,
         delimiter=delimiter,
         resessionize=resessionize,
     )

@@ -14,6 +14,27 @@ EXIT_CODES_HELP = (
     "3 monitoring alert at or above --fail-on · 4 workspace busy (a lock is held)."
 )
 
+
+def _flags_show_no_value() -> None:
+    """typer 0.29 prints `<bool>` after every flag in --help (`--json <bool>`), which reads as if the flag took a
+    value; a flag (an option without a value) shows no type, as click and argparse print them."""
+    from typer.core import TyperOption
+
+    shown = TyperOption.display_type_rich
+    if getattr(shown, "_shopctl_flags", False):
+        return
+
+    def display_type_rich(self: TyperOption, ctx: typer.Context) -> str | None:
+        if getattr(self, "is_flag", False) and self.metavar is None:
+            return None
+        return shown(self, ctx)
+
+    display_type_rich._shopctl_flags = True  # type: ignore[attr-defined]
+    TyperOption.display_type_rich = display_type_rich  # type: ignore[method-assign]
+
+
+_flags_show_no_value()
+
 app = typer.Typer(
     name="shopctl",
     help=(
@@ -71,12 +92,46 @@ def _usage_error_line(error: Exception) -> str:
     return f"error: {message}{where}\n"
 
 
+GLOBAL_FLAGS = ("--json",)
+GLOBAL_VALUE_OPTIONS = ("-w", "--workspace")
+
+
+def hoist_global_options(args: list[str]) -> list[str]:
+    """Move `-w DIR`, `--workspace DIR` and `--json` given before the command to after it.
+
+    People who use `git -C DIR` or `kubectl -n NS` write `shopctl -w shop models list`; every command takes
+    these options, so they are passed on to it (before a `--`, if there is one, so they stay options).
+    """
+    hoisted: list[str] = []
+    index = 0
+    while index < len(args):
+        token = args[index]
+        if token in GLOBAL_FLAGS:
+            hoisted.append(token)
+            index += 1
+        elif token in GLOBAL_VALUE_OPTIONS and index + 1 < len(args):
+            hoisted += [token, args[index + 1]]
+            index += 2
+        elif token.startswith("--workspace=") or (
+            token.startswith("-w") and len(token) > 2 and token[2] != "-"
+        ):
+            hoisted.append(token)
+            index += 1
+        else:
+            break
+    if not hoisted or index == len(args):
+        return list(args)
+    rest = list(args[index:])
+    cut = rest.index("--") if "--" in rest else len(rest)
+    return rest[:cut] + hoisted + rest[cut:]
+
+
 def main() -> None:
     """Console-script entry point: usage errors become one stderr line and exit 2, like input errors."""
     from typer._click.exceptions import ClickException, NoArgsIsHelpError  # typer vendors click
 
     try:
-        code = app(standalone_mode=False)
+        code = app(args=hoist_global_options(sys.argv[1:]), standalone_mode=False)
     except NoArgsIsHelpError as error:
         sys.stdout.write(error.ctx.get_help() + "\n" if error.ctx is not None else "")
         code = 0

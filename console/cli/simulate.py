@@ -8,6 +8,7 @@ from typing import Annotated
 import typer
 
 from console.cli.common import JsonOption, WorkspaceOption, emit, guarded, info, out
+from engine.durations import parse_days
 from engine.simulator import FORMATS, SCENARIOS
 
 
@@ -19,7 +20,9 @@ def simulate_command(
             "--out", "-o", help="Events file to write (.csv, .tsv, .parquet, .jsonl, optionally .gz)."
         ),
     ],
-    days: Annotated[int, typer.Option("--days", "-d", help="Number of days to simulate.")] = 30,
+    days: Annotated[
+        str, typer.Option("--days", "-d", help="How long to simulate: 30, 30d or 8w (a bare number is days).")
+    ] = "30",
     scenario: Annotated[
         str, typer.Option("--scenario", help=f"What happens on the change day: {', '.join(SCENARIOS)}.")
     ] = "stable",
@@ -48,6 +51,7 @@ def simulate_command(
     """
     from engine.simulator import simulate, write_simulation  # numpy, polars: loaded when the command runs
 
+    days = parse_days(days, source="--days")
     info(f"simulating {days} days, about {sessions_per_day:g} sessions a day, scenario {scenario} ...")
     simulation = simulate(
         days,

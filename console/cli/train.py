@@ -18,6 +18,7 @@ from console.cli.common import (
     progress,
     workspace_from,
 )
+from engine.durations import parse_days
 
 
 @guarded
@@ -49,8 +50,11 @@ def train_command(
         typer.Option("--cutoff", help="User-table cutoff date YYYY-MM-DD (repurchase, churn, spend)."),
     ] = None,
     horizon: Annotated[
-        int | None,
-        typer.Option("--horizon", min=1, help="Label horizon in days after --cutoff (default: config)."),
+        str | None,
+        typer.Option(
+            "--horizon",
+            help="Label horizon after --cutoff: 30, 30d or 4w (a bare number is days; default: config).",
+        ),
     ] = None,
     name: Annotated[
         str | None, typer.Option("--name", help="Register under this name (default: the task name).")
@@ -88,7 +92,7 @@ def train_command(
             target=target,
             candidates=candidates,
             cutoff=cutoff,
-            horizon_days=horizon,
+            horizon_days=None if horizon is None else parse_days(horizon, source="--horizon"),
             promote=not no_promote,
             who="cli",
             progress=report,

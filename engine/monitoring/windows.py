@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 
+from engine.durations import parse_duration as _parse_duration
 from engine.errors import InputError
 
-_DURATION = re.compile(r"^\s*(\d+)\s*([dhw])\s*$", re.IGNORECASE)
-_UNITS = {"h": timedelta(hours=1), "d": timedelta(days=1), "w": timedelta(days=7)}
 WEEK = timedelta(days=7)
 # The default window steps back one grain while less than this share of the newest grain has data.
 MIN_FILLED_SHARE = 0.25
@@ -56,11 +54,8 @@ def iso(moment: datetime) -> str:
 
 
 def parse_duration(text: str, *, source: str = "--window") -> timedelta:
-    """Parse a window length such as "1d", "7d", "12h" or "2w"."""
-    match = _DURATION.match(str(text))
-    if not match or int(match.group(1)) <= 0:
-        raise InputError(f"{source} {text!r}: expected a length like 1d, 7d, 12h or 2w")
-    return int(match.group(1)) * _UNITS[match.group(2).lower()]
+    """Parse a window length such as "1d", "7d", "12h" or "2w" (a bare number is days; whole hours only)."""
+    return _parse_duration(text, source=source, default_unit="d", granularity=timedelta(hours=1))
 
 
 def duration_text(length: timedelta) -> str:
