@@ -48,6 +48,7 @@ class SchemaConfig(Section):
     time_format: str = ""
     time_zone: str = "UTC"
     delimiter: str = ""
+    encoding: str = ""
     session_gap_minutes: float = Field(30, gt=0)
     resessionize: bool = False
     plausible_start: str = "2000-01-01"
@@ -64,6 +65,18 @@ class SchemaConfig(Section):
             raise ValueError(
                 f"unknown time zone {value!r}: use an IANA name such as UTC, Europe/London or Asia/Shanghai"
             ) from None
+        return value
+
+    @field_validator("encoding")
+    @classmethod
+    def _known_encoding(cls, value: str) -> str:
+        import codecs
+
+        if value:
+            try:
+                codecs.lookup(value)
+            except LookupError:
+                raise ValueError(f"unknown encoding {value!r}: use utf-8, cp1252, latin-1, ...") from None
         return value
 
     @field_validator("plausible_start")

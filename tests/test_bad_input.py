@@ -145,6 +145,8 @@ def files(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
         "no_time.csv": b"foo,bar\n1,2\n",
         "table_header_only.csv": b"pages,value,bought\n",
         "bad.csv.gz": b"\x1f\x8b not really gzip",
+        "nul.csv": b"event_time,event_type,user_id\n2026-01-05T10:00:00Z,view,u1\n2026-01-05T10:01:00Z,vi\x00ew,u1\n",
+        "broken_line.jsonl": b'{"event_time": "2026-01-05T10:00:00Z", "event_type": "view"}\n{"event_time": oops\n',
     }
     for name, payload in made.items():
         (folder / name).write_bytes(payload)
@@ -152,7 +154,8 @@ def files(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
         folder / "table.csv"
     )
     pl.DataFrame({"a": [1.0, 2.0]}).write_parquet(folder / "unrelated.parquet")
-    return {name.split(".")[0]: folder / name for name in [*made, "table.csv", "unrelated.parquet"]}
+    os.mkfifo(folder / "pipe.csv")  # a FIFO with no writer: reading it would block forever
+    return {name.split(".")[0]: folder / name for name in [*made, "table.csv", "unrelated.parquet", "pipe.csv"]}
 
 
 # -- every command outside a workspace ----------------------------------------------------------------
@@ -293,6 +296,14 @@ CASES: dict[str, Case] = {
     ),
     "ingest json array": Case(lambda s, f: ["ingest", str(f["array"])], ("array.json", "JSON Lines")),
     "ingest broken gzip": Case(lambda s, f: ["ingest", str(f["bad"])], ("bad.csv.gz", "gzip")),
+    "ingest FIFO": Case(lambda s, f: ["ingest", str(f["pipe"])], ("pipe.csv", "named pipe", "not a regular file")),
+    "ingest NUL byte": Case(lambda s, f: ["ingest", str(f["nul"])], ("nul.csv", "line 3", "NUL byte")),
+    "ingest bad JSON Lines line": Case(
+        lambda s, f: ["ingest", str(f["broken_line"])], ("broken_line.jsonl", "line 2", "not a JSON object")
+    ),
+    "ingest unknown --encoding": Case(
+        lambda s, f: ["ingest", str(f["no_time"]), "--encoding", "klingon"], ("encoding 'klingon'", "utf-8")
+    ),
     "ingest folder": Case(lambda s, f: ["ingest", str(s / "data")], ("/data", "is a folder")),
     "ingest no time column": Case(
         lambda s, f: ["ingest", str(f["no_time"])], ("no_time.csv", "event_time", "--column event_time=")

@@ -100,3 +100,30 @@ def test_a_file_dropped_in_the_inbox_twice_is_stored_once(tmp_path: Path) -> Non
         stored.append(run["produced"]["files"][0]["rows_stored"])
     assert stored[0] == len(lines) - 1 and stored[1] == 0, stored
     assert scan_events(ws).collect().height == stored[0]
+
+
+def test_inbox_files_whose_names_are_not_utf8_are_ingested_or_failed_never_left_running(tmp_path: Path) -> None:
+    """Issue 17 §7: a name with a byte that is not UTF-8 made polars fail and the job row stay 'running'."""
+    from engine.events import scan_events
+    from engine.store import open_store
+
+    ws = make_workspace(tmp_path / "ws", "[schedule.jobs.ingest]\nminutes = 5\n")
+    inbox = ws.inbox_dir
+    inbox.mkdir(parents=True, exist_ok=True)
+    good = Path(os.fsdecode(bytes(inbox) + b"/caf\xe9-events.csv"))
+    good.write_text("event_time,event_type,user_id,session_id,product_id\n2026-03-01T10:00:00Z,view,u1,s1,p1\n")
+    bad = Path(os.fsdecode(bytes(inbox) + b"/bad\xff.csv"))
+    bad.write_bytes(b"\x00\x01 not an event log \xff\x00")
+    for path in (good, bad):
+        _settle(path)
+
+    run = run_job_now(ws, "ingest")
+
+    assert run["status"] == "failed" and "bad\\xff.csv" in run["error"], run
+    files = {item["file"]: item for item in run["produced"]["files"]}
+    assert len(files) == 2 and sorted(item["status"] for item in files.values()) == ["failed", "ok"], files
+    assert scan_events(ws).collect().height == 1
+    assert not good.exists() and not bad.exists()
+    assert len(os.listdir(bytes(inbox / "processed"))) == 1
+    rows = open_store(ws).query("SELECT status FROM job_runs")
+    assert [row["status"] for row in rows] == ["failed"]

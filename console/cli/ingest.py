@@ -50,6 +50,12 @@ def ingest(
         str | None,
         typer.Option("--delimiter", help="Field delimiter: one character, or tab/comma/semicolon/pipe."),
     ] = None,
+    encoding: Annotated[
+        str | None,
+        typer.Option(
+            "--encoding", help="Text encoding: utf-8, cp1252, latin-1, utf-16 ... (default: detect; config)."
+        ),
+    ] = None,
     resessionize: Annotated[
         bool | None,
         typer.Option(
@@ -79,6 +85,7 @@ def ingest(
         if session_gap is None
         else parse_duration(session_gap, source="--session-gap", default_unit="m").total_seconds() / 60,
         delimiter=delimiter,
+        encoding=encoding,
         resessionize=resessionize,
     )
     # Progress only on a terminal: scripts and tests get exactly one stderr line when something fails.

@@ -50,7 +50,7 @@ class MappedFile:
 def map_file(path: Path, plan: IngestPlan, hash_key: bytes | None = None) -> MappedFile:
     """Read and map one file batch by batch (so only one batch of raw text is in memory at a time)."""
     header = plan.preset.header if plan.preset else ()
-    source, batches = open_source(path, delimiter=plan.delimiter, header=header)
+    source, batches = open_source(path, delimiter=plan.delimiter, header=header, encoding=plan.encoding)
     parts = [map_frame(source, batch, plan, hash_key) for batch in batches]
     return MappedFile(
         source=source,
@@ -102,7 +102,7 @@ def resolve_sources(source: SourceFile, available: list[str], plan: IngestPlan) 
             found = find_column(available, wanted)
             if found is None:
                 raise InputError(
-                    f"{source.path}: no column {wanted!r} (mapped to {canonical}); available columns: {shown}"
+                    f"{source.shown}: no column {wanted!r} (mapped to {canonical}); available columns: {shown}"
                 )
             sources[canonical] = [found]
             continue
@@ -119,7 +119,7 @@ def resolve_sources(source: SourceFile, available: list[str], plan: IngestPlan) 
         if canonical not in sources:
             looked = ", ".join(plan.candidates.get(canonical, (canonical,)))
             raise InputError(
-                f"{source.path}: missing required column {canonical} (looked for {looked}); "
+                f"{source.shown}: missing required column {canonical} (looked for {looked}); "
                 f"available columns: {shown}; map one with --column {canonical}=NAME"
             )
     return sources
@@ -267,7 +267,7 @@ def map_frame(
     quarantine_columns = [
         _text(column, column in user_sources and column in float_ids) for column in available
     ] + [
-        pl.lit(str(source.path)).alias("_file"),
+        pl.lit(source.shown).alias("_file"),
         pl.col(LINE_COLUMN).cast(pl.Int64).alias("_line"),
         pl.col("__reason").alias("_reason"),
     ]

@@ -30,6 +30,7 @@ class IngestOptions:
     time_zone: str | None = None
     session_gap_minutes: float | None = None
     delimiter: str | None = None
+    encoding: str | None = None
     resessionize: bool | None = None
     unmapped: str | None = None
 
@@ -49,6 +50,7 @@ class IngestPlan:
     time_zone: str
     extra_time_formats: tuple[str, ...]
     delimiter: str
+    encoding: str  # "" = detect (UTF-8, else Windows-1252)
     session_gap_minutes: float
     resessionize: bool
     plausible_start: datetime
@@ -75,6 +77,20 @@ def _delimiter(value: str) -> str:
     if len(value) > 1:
         raise InputError(f"delimiter {value!r}: use one character, or tab, comma, semicolon, pipe")
     return value
+
+
+def _encoding(value: str) -> str:
+    """A codec name Python knows, normalised ("latin1" -> "iso8859-1"); "" or "auto" = detect."""
+    import codecs
+
+    if not value or value.lower() == "auto":
+        return ""
+    try:
+        return codecs.lookup(value).name
+    except LookupError:
+        raise InputError(
+            f"encoding {value!r}: not an encoding Python knows; use utf-8, cp1252, latin-1, utf-16, ..."
+        ) from None
 
 
 def _configured(config: SchemaConfig, key: str) -> object | None:
@@ -156,6 +172,7 @@ def resolve_plan(
         time_zone=check_time_zone(str(time_zone)),
         extra_time_formats=preset.extra_time_formats if preset else (),
         delimiter=_delimiter(options.delimiter if options.delimiter is not None else config.delimiter),
+        encoding=_encoding(options.encoding if options.encoding is not None else config.encoding),
         session_gap_minutes=float(gap),
         resessionize=options.resessionize if options.resessionize is not None else config.resessionize,
         plausible_start=datetime(start.year, start.month, start.day, tzinfo=UTC),

@@ -27,7 +27,9 @@ from engine.ingest.mapping import MappedFile, map_file
 from engine.ingest.options import IngestOptions, IngestPlan, resolve_plan
 from engine.ingest.privacy import hash_key
 from engine.ingest.quarantine import clean_orphans, combine, reason_counts, write_quarantine
+from engine.ingest.readers import SourceFile, display_path
 from engine.ingest.sessionize import assign_sessions, previous_sessions
+from engine.ingest.timeparse import suggest_time_format
 from engine.locks import workspace_lock
 from engine.workspace import Workspace
 
@@ -58,11 +60,69 @@ class IngestResult:
         return asdict(self)
 
 
+def source_warnings(mapped: MappedFile, plan: IngestPlan) -> list[str]:
+    """What the reader had to guess about a file, one line each: encoding, duplicate columns, time layout."""
+    source = mapped.source
+    found = encoding_warnings(source)
+    for name, count in source.duplicate_columns.items():
+        found.append(
+            f"{source.shown}: the header names column {name!r} {count} times; the first one is read, the others "
+            "are ignored (rename them in the export to keep them)"
+        )
+    hint = _time_format_hint(mapped, plan)
+    if hint:
+        found.append(hint)
+    return found
+
+
+def _time_format_hint(mapped: MappedFile, plan: IngestPlan) -> str | None:
+    """When event_time values did not parse, the layout they are in and the --time-format that reads them."""
+    quarantine = mapped.quarantine
+    columns = mapped.columns_used.get("event_time") or []
+    if plan.time_format or quarantine.is_empty() or "_reason" not in quarantine.columns or not columns:
+        return None
+    unparsed = quarantine.filter(pl.col("_reason") == "unparseable event_time")
+    if unparsed.is_empty() or columns[0] not in unparsed.columns:
+        return None
+    suggestion = suggest_time_format(unparsed[columns[0]])
+    example = unparsed[columns[0]].drop_nulls().head(1).to_list()
+    where = f"{mapped.source.shown}: {unparsed.height:,} row(s) quarantined with an event_time like {example[0]!r}"
+    if suggestion is None:
+        return f"{where} that is not ISO 8601 or epoch; pass --time-format with its strftime layout"
+    layout, ambiguous = suggestion
+    if ambiguous:
+        return (
+            f"{where}; they read as {layout!r} but also month-first or day-first: check, then re-run with "
+            f"--time-format '{layout}' (or the other order)"
+        )
+    return f"{where}; they read as {layout!r}: re-run with --time-format '{layout}' to store them"
+
+
+def encoding_warnings(source: SourceFile) -> list[str]:
+    """What the reader had to guess or replace about a file's text encoding, one line each."""
+    found = []
+    if source.encoding_detected:
+        found.append(
+            f"{source.shown}: not UTF-8; read as {source.encoding} (Windows Latin-1); pass --encoding if it is "
+            "another one"
+        )
+    rows = source.replaced.get("rows", 0)
+    if rows:
+        found.append(
+            f"{source.shown}: {rows:,} row(s) held bytes that are not {source.encoding} text, stored as U+FFFD "
+            f"(first at line {source.replaced.get('first_line')}); pass --encoding (e.g. cp1252, latin-1) to "
+            "read them as written"
+        )
+    return found
+
+
 def _file_report(mapped: MappedFile) -> dict[str, Any]:
     source = mapped.source
     return {
-        "path": str(source.path),
+        "path": source.shown,
         "format": source.format,
+        "encoding": source.encoding,
+        "replaced_rows": source.replaced.get("rows", 0),
         "compressed": source.compressed,
         "delimiter": source.delimiter,
         "has_header": source.has_header,
@@ -76,7 +136,7 @@ def _file_report(mapped: MappedFile) -> dict[str, Any]:
 def _map_all(paths: list[Path], plan: IngestPlan, key: bytes | None, progress: Progress) -> list[MappedFile]:
     mapped_files = []
     for path in paths:
-        progress(f"reading {path}")
+        progress(f"reading {display_path(path)}")
         mapped_files.append(map_file(path, plan, key))
     return mapped_files
 
@@ -113,10 +173,10 @@ def ingest_files(
     rows_read = sum(mapped.rows_read for mapped in mapped_files)
     ingest_id = new_ingest_id()
     warnings = [
-        f"{mapped.source.path}: no column for dimension {', '.join(mapped.missing_dimensions)} (left empty)"
+        f"{mapped.source.shown}: no column for dimension {', '.join(mapped.missing_dimensions)} (left empty)"
         for mapped in mapped_files
         if mapped.missing_dimensions
-    ]
+    ] + [warning for mapped in mapped_files for warning in source_warnings(mapped, plan)]
     report("committing")
     with workspace_lock(ws, INGEST_LOCK, purpose=f"ingest {ingest_id}"):
         clean_orphans(ws, {str(record.get("id")) for record in read_ingests(ws)})

@@ -164,3 +164,45 @@ def parse_times(
         tz = parsed.dtype.time_zone  # type: ignore[union-attr]
         parsed = parsed.dt.convert_time_zone("UTC") if tz else _localize(parsed, time_zone)
     return parsed.cast(UTC_DTYPE).alias(values.name)
+
+
+# Layouts people export that `iso` and the epochs do not cover, most specific first; day-first before month-first
+# (the order only matters for dates where both read, e.g. 05/06/2026, and then the caller says it is ambiguous).
+HINT_FORMATS = (
+    "%a, %d %b %Y %H:%M:%S %z",  # RFC 2822 (e-mail, HTTP, RSS)
+    "%d %b %Y %H:%M:%S",
+    "%d/%m/%Y %H:%M:%S",
+    "%d/%m/%Y %H:%M",
+    "%d/%m/%Y",
+    "%m/%d/%Y %H:%M:%S",
+    "%m/%d/%Y %H:%M",
+    "%m/%d/%Y",
+    "%d.%m.%Y %H:%M:%S",
+    "%d.%m.%Y %H:%M",
+    "%d.%m.%Y",
+    "%d-%m-%Y %H:%M:%S",
+    "%d-%m-%Y %H:%M",
+    "%d-%m-%Y",
+    "%Y/%m/%d %H:%M:%S",
+    "%Y/%m/%d %H:%M",
+    "%Y/%m/%d",
+    "%Y%m%d%H%M%S",
+)
+
+
+def suggest_time_format(values: pl.Series) -> tuple[str, bool] | None:
+    """The strftime layout that reads the most of values (a sample of unparsed times), and whether another
+    layout reads them all too (day-first or month-first cannot be told apart); None when none reads most."""
+    text = values.cast(pl.String).str.strip_chars().drop_nulls()
+    text = text.filter(text != "").head(500)
+    if text.is_empty():
+        return None
+    parsed = {}
+    for layout in HINT_FORMATS:
+        dtype = pl.Datetime("us", "UTC") if "%z" in layout else pl.Datetime("us")
+        parsed[layout] = int(text.str.strptime(dtype, layout, strict=False, exact=True).is_not_null().sum())
+    best = max(HINT_FORMATS, key=lambda layout: parsed[layout])  # ties keep the earlier (day-first) layout
+    if parsed[best] < 0.8 * text.len():
+        return None
+    ambiguous = any(parsed[layout] == parsed[best] for layout in HINT_FORMATS if layout != best)
+    return best, ambiguous

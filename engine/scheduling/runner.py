@@ -44,8 +44,12 @@ def job_lock_name(job_id: str) -> str:
 
 def _error_text(error: BaseException) -> str:
     if isinstance(error, ShopctlError | JobError | JobInterrupted):
-        return " ".join(str(error).split()) or type(error).__name__
-    return f"{type(error).__name__}: {' '.join(str(error).split())}"
+        text = " ".join(str(error).split()) or type(error).__name__
+    else:
+        text = f"{type(error).__name__}: {' '.join(str(error).split())}"
+    # A file name with bytes that are not UTF-8 arrives as surrogates, which SQLite refuses to store: that
+    # failure would leave the run "running" for good, so show such bytes as \xff instead.
+    return text.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
 
 
 def execute_job(
