@@ -129,11 +129,11 @@ def test_candidate_parity(candidate: str, task: str, tables: tuple[pl.DataFrame,
 
 def test_inputs_follow_the_contract() -> None:
     assert input_metadata(_spec("binary")) == [
-        {"name": "amount", "dtype": "float32", "kind": "numeric"},
-        {"name": "visits", "dtype": "float32", "kind": "numeric"},
-        {"name": "ratio", "dtype": "float32", "kind": "numeric"},
-        {"name": "channel", "dtype": "string", "kind": "categorical"},
-        {"name": "region", "dtype": "string", "kind": "categorical"},
+        {"name": "amount", "column": "amount", "dtype": "float32", "kind": "numeric"},
+        {"name": "visits", "column": "visits", "dtype": "float32", "kind": "numeric"},
+        {"name": "ratio", "column": "ratio", "dtype": "float32", "kind": "numeric"},
+        {"name": "channel", "column": "channel", "dtype": "string", "kind": "categorical"},
+        {"name": "region", "column": "region", "dtype": "string", "kind": "categorical"},
     ]
     assert output_metadata("binary") == {"name": "probabilities", "column": 1}
     assert output_metadata("regression") == {"name": "variable"}

@@ -31,6 +31,13 @@ def _metric_text(metrics: dict[str, Any]) -> str:
     return " ".join(shown[:2]) or "-"
 
 
+def _input_label(item: dict[str, Any]) -> str:
+    """An input as `models show` lists it: its raw column, and the ONNX name when that differs."""
+    column = item.get("column", item["name"])
+    shown = column if column == item["name"] else f"{column} (ONNX {item['name']})"
+    return f"{shown}:{item['dtype']}"
+
+
 @models_app.command("list")
 @guarded
 def models_list(workspace: WorkspaceOption = None, as_json: JsonOption = False) -> None:
@@ -122,7 +129,7 @@ def models_show(
                     ],
                 )
             out.print(table)
-        inputs = ", ".join(f"{item['name']}:{item['dtype']}" for item in metadata.get("inputs", []))
+        inputs = ", ".join(_input_label(item) for item in metadata.get("inputs", []))
         out.print(f"inputs: {inputs}")
         history = Table("at", "action", "from", "to", "who", "why", title="history")
         for entry in payload["history"][-10:]:

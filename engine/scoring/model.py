@@ -1,5 +1,8 @@
 """A registered model ready to score: one reused onnxruntime session and the input contract from metadata.
 
+Callers name raw columns ("page views"); the graph takes ONNX names ("page_views"), metadata `inputs` maps one to
+the other ({"name", "column"}; a model recorded without `column` reads the column of its input's name). Feeds are
+built from the raw columns and keyed by ONNX name, and every error names the raw column.
 Only onnxruntime, numpy and polars are used here: scoring never imports scikit-learn and never unpickles.
 """
 
@@ -27,11 +30,12 @@ DEFAULT_THREADS = 2
 
 @dataclass(frozen=True)
 class ModelInput:
-    """One ONNX input: a raw feature column with its tensor dtype and kind (numeric or categorical)."""
+    """One ONNX input (`name`) fed from a raw feature column (`column`), with its tensor dtype and kind."""
 
     name: str
     dtype: str
     kind: str
+    column: str
 
     @property
     def is_string(self) -> bool:
@@ -67,13 +71,18 @@ class ScoringModel:
         self.version = version if version is not None else metadata.get("version")
         self.metadata = dict(metadata)
         self.inputs = tuple(
-            ModelInput(str(item["name"]), str(item.get("dtype", "float32")), str(item.get("kind", "numeric")))
+            ModelInput(
+                str(item["name"]),
+                str(item.get("dtype", "float32")),
+                str(item.get("kind", "numeric")),
+                str(item.get("column", item["name"])),
+            )
             for item in metadata["inputs"]
         )
         for item in self.inputs:
             if item.dtype not in NUMPY_DTYPES and not item.is_string:
                 raise InputError(
-                    f"model {self.label}: input {item.name!r} has dtype {item.dtype!r}; "
+                    f"model {self.label}: input {item.column!r} has dtype {item.dtype!r}; "
                     "supported: float32, float64, int64, string"
                 )
         output = metadata["output"]
@@ -84,7 +93,9 @@ class ScoringModel:
         self.missing_category = str(metadata.get("missing_category", missing_values.get("categorical", "")))
         self.threshold = metadata.get("threshold")
         self.spec = TableSpec.from_dict(metadata["spec"]) if metadata.get("spec") else None
-        self.feature_names = tuple(item.name for item in self.inputs)
+        self.feature_names = tuple(item.column for item in self.inputs)  # the raw columns an input must have
+        # Whether some input's ONNX name differs from its raw column (models.onnx_export.onnx_input_names).
+        self._renamed = any(item.column != item.name for item in self.inputs)
         rewritten, self._plan = optimise_graph(
             onnx_bytes, [(item.name, item.dtype) for item in self.inputs], outputs=[self.output_name]
         )
@@ -139,10 +150,10 @@ class ScoringModel:
         self.check_columns(list(schema), source)
         wrong = []
         for item in self.inputs:
-            dtype = schema[item.name]
+            dtype = schema[item.column]
             if not _acceptable(dtype, item):
                 expected = "text or a category" if item.is_string else "numbers"
-                wrong.append(f"{item.name!r} is {dtype}, expected {expected}")
+                wrong.append(f"{item.column!r} is {dtype}, expected {expected}")
         if wrong:
             raise InputError(
                 f"{source}: wrong column type: {'; '.join(wrong)}; fix the file or cast the column"
@@ -154,11 +165,11 @@ class ScoringModel:
         self.check_columns(frame.columns, source)
         feeds: dict[str, np.ndarray] = {}
         for item in self.inputs:
-            series = frame.get_column(item.name)
+            series = frame.get_column(item.column)
             if not _acceptable(series.dtype, item):
                 expected = "text or a category" if item.is_string else "numbers"
                 raise InputError(
-                    f"{source}: column {item.name!r} is {series.dtype}, expected {expected}; "
+                    f"{source}: column {item.column!r} is {series.dtype}, expected {expected}; "
                     "fix the file or cast the column"
                 )
             if item.name in self._absent:
@@ -170,6 +181,10 @@ class ScoringModel:
             else:
                 values = _numeric_values(series, item, source)
             feeds[item.name] = values.reshape(-1, 1)
+        if self._renamed and (self._plan.blocks or self._plan.matrices):
+            # The plan's blocks and matrices read columns by ONNX name; a select of the inputs under those names
+            # shares the frame's buffers (and drops any other column that might hold one of those names).
+            frame = frame.select(pl.col(item.column).alias(item.name) for item in self.inputs)
         for block in self._plan.blocks:
             target = POLARS_DTYPES[block.dtype]
             feeds[block.name] = frame.select(pl.col(block.columns).cast(target)).to_numpy(order="c")
@@ -188,6 +203,9 @@ class ScoringModel:
                 raise InputError(f"row {index} is a {type(row).__name__}, expected a dict of column -> value")
             if len(row) < len(required) or not all(name in row for name in required):
                 self.check_columns(list(row), f"row {index}")
+        if self._renamed:
+            # The plan reads rows by ONNX name (this path is per row already: one dict per row is its cost).
+            rows = [{item.name: row[item.column] for item in self.inputs} for row in rows]
         feeds: dict[str, np.ndarray] = {}
         for block in self._plan.blocks:
             columns = block.columns
@@ -229,7 +247,7 @@ def _row_numbers(values: list[Any], item: ModelInput) -> np.ndarray:
             (i, v) for i, v in enumerate(values) if not isinstance(v, int | float | bool | type(None))
         )
         raise InputError(
-            f"row {index}: column {item.name!r} is {value!r}, expected a number (or None)"
+            f"row {index}: column {item.column!r} is {value!r}, expected a number (or None)"
         ) from None
 
 
@@ -247,7 +265,7 @@ def _numeric_values(series: pl.Series, item: ModelInput, source: str) -> np.ndar
     target = POLARS_DTYPES[item.dtype]
     if item.dtype == "int64" and series.null_count():
         raise InputError(
-            f"{source}: column {item.name!r} has {series.null_count()} empty values but model input is int64; "
+            f"{source}: column {item.column!r} has {series.null_count()} empty values but model input is int64; "
             "fill them before scoring"
         )
     values = series.cast(target).to_numpy()

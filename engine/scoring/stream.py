@@ -113,9 +113,9 @@ class _Source:
 def _overrides(model: ScoringModel, columns: list[str]) -> dict[str, pl.DataType]:
     present = set(columns)
     return {
-        item.name: (pl.String if item.is_string else pl.Float64)
+        item.column: (pl.String if item.is_string else pl.Float64)
         for item in model.inputs
-        if item.name in present
+        if item.column in present
     }
 
 
@@ -256,9 +256,9 @@ def score_file(
     out_schema.update({SCORE_COLUMN: pl.Float64, "model": pl.String, "model_version": pl.Int32})
     counts = {"rows": 0, "chunks": 0, "nan_scores": 0}
     float_inputs = [
-        item.name
+        item.column
         for item in model.inputs
-        if not item.is_string and source.schema[item.name] in (pl.Float32, pl.Float64)
+        if not item.is_string and source.schema[item.column] in (pl.Float32, pl.Float64)
     ]
     invalid = _InvalidInputs(float_inputs, policy)
     model_seconds = [0.0]  # time spent building feeds and running the session, to tell model cost from I/O
