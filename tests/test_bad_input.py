@@ -230,6 +230,10 @@ CONFIG_CASES = {
         ("config.toml", "monitor.baseline_weeks", "integer"),
     ),
     "bad TOML": (lambda text: text + "\n[[[broken\n", ("config.toml", "not valid TOML", "line")),
+    "zero delivery deadline": (
+        lambda text: text.replace("\nwebhook_deadline_seconds = 10.0\n", "\nwebhook_deadline_seconds = 0\n", 1),
+        ("config.toml", "alerts.webhook_deadline_seconds", "greater than 0"),
+    ),
 }
 
 
