@@ -133,7 +133,8 @@ class JobConfig(Section):
     enabled: bool = True
     model: str = ""
     window: str = ""
-    # What the job runs: a built-in task (monitor, ingest, retrain, report) or "module:function"; "" = the job id.
+    # What the job runs: a built-in task (monitor, ingest, retrain, report, deliver) or "module:function";
+    # "" = the job id.
     task: str = ""
 
 

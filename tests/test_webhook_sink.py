@@ -3,7 +3,7 @@
 http and https only, checked before any I/O; a redirect is a failed delivery and is never followed; one
 drain of the outbox ends within [alerts] webhook_deadline_seconds however the endpoint behaves; network
 deliveries leave the monitor's critical path and are sent by `monitor run` after its checks are stored,
-each exactly once.
+by the daemon and by `shopctl alerts deliver`, each exactly once.
 """
 
 from __future__ import annotations
@@ -21,11 +21,15 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from test_daemon_support import daemon_thread, job_runs, make_workspace, wait_for
+from typer.testing import CliRunner
 
+from console.cli.main import app
 from engine.errors import WorkspaceBusy
 from engine.locks import workspace_lock
 from engine.monitoring import sinks
 from engine.monitoring.alerts import raise_info_alert
+from engine.scheduling import register_task, run_job_now, unregister_task
 from engine.store.alerts import insert_alert, query_deliveries
 from engine.store.db import Store, open_store
 from engine.workspace import Workspace, init_workspace
@@ -355,6 +359,59 @@ def test_concurrent_drains_send_each_delivery_once(tmp_path: Path, monkeypatch: 
     assert sorted(payload["id"] for payload in _posted(hook)) == [alert["id"] for alert in alerts]
     assert sum(summary["delivered"] for summary in summaries) == 8
     assert [row["status"] for row in _deliveries(ws)] == ["delivered"] * 8
+
+
+def test_alerts_deliver_sends_the_queue_once(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    runner = CliRunner()
+    with recorder() as (url, hook):
+        monkeypatch.setenv(VARIABLE, f"{url}/hook?token={SECRET}")
+        ws = _workspace(tmp_path, 'sinks = ["webhook"]\n')
+        alerts = _queue(ws, 2)
+        result = runner.invoke(app, ["alerts", "deliver", "-w", str(ws.root), "--json"])
+        assert result.exit_code == 0, result.output
+        assert json.loads(result.stdout) == {"attempts": 2, "delivered": 2, "failed": 0, "queued": 0}
+        again = runner.invoke(app, ["alerts", "deliver", "-w", str(ws.root)])
+        assert again.exit_code == 0 and again.stdout.startswith("0 delivered, 0 failed, 0 still queued")
+    assert [payload["id"] for payload in _posted(hook)] == [alert["id"] for alert in alerts]
+    assert SECRET not in result.output + again.output
+
+
+def test_the_daemon_sends_queued_deliveries_after_a_job_and_only_once(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    register_task("quiet", lambda context: {})
+    try:
+        with recorder() as (url, hook):
+            monkeypatch.setenv(VARIABLE, url)
+            ws = make_workspace(
+                tmp_path, "[schedule.jobs.quiet]\ntrigger = 'interval'\nseconds = 1\n\n"
+                "[alerts]\nsinks = ['webhook']\n"
+            )
+            # Left queued while no daemon ran, as a `monitor run` whose drain ran out of time leaves it.
+            (before,) = _queue(ws)
+            assert hook.requests == []
+            with daemon_thread(ws):
+                wait_for(lambda: len(hook.requests) == 1, what="the delivery queued before the start")
+                (during,) = _queue(ws)  # sent by the drain that follows the next job
+                wait_for(lambda: len(hook.requests) == 2, what="the delivery queued while running")
+                runs = len(job_runs(ws, "quiet"))
+                wait_for(lambda: len(job_runs(ws, "quiet")) >= runs + 2, what="two more jobs")
+            assert [payload["id"] for payload in _posted(hook)] == [before["id"], during["id"]]
+    finally:
+        unregister_task("quiet")
+    assert [row["status"] for row in _deliveries(ws)] == ["delivered", "delivered"]
+
+
+def test_the_deliver_task_sends_the_queue(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    with recorder() as (url, hook):
+        monkeypatch.setenv(VARIABLE, url)
+        ws = make_workspace(tmp_path, "[schedule.jobs.deliver]\nminutes = 1\n\n[alerts]\nsinks = ['webhook']\n")
+        _queue(ws, 3)
+        run = run_job_now(ws, "deliver")
+        assert run["status"] == "ok"
+        assert run["produced"] == {"attempts": 3, "delivered": 3, "failed": 0, "queued": 0}
+        assert run_job_now(ws, "deliver")["produced"]["attempts"] == 0
+    assert len(_posted(hook)) == 3
 
 
 def test_monitor_run_stores_its_checks_before_a_webhook_is_tried(
