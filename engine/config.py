@@ -172,6 +172,9 @@ class AlertsConfig(Section):
     webhook_url_env: str = "SHOPCTL_WEBHOOK_URL"
     webhook_timeout_seconds: float = Field(5.0, gt=0)
     webhook_retries: int = Field(3, ge=0)
+    # The whole of one outbox drain (every attempt, retry and backoff of every queued webhook or command
+    # delivery) stops after this long; what is left stays queued for the daemon or `shopctl alerts deliver`.
+    webhook_deadline_seconds: float = Field(10.0, gt=0, le=3600)
     command: str = ""
     cooldown_minutes: float = Field(60, ge=0)
     rules: list[dict[str, Any]] = Field(default_factory=list)
@@ -186,7 +189,8 @@ class JobConfig(Section):
     enabled: bool = True
     model: str = ""
     window: str = ""
-    # What the job runs: a built-in task (monitor, ingest, retrain, report) or "module:function"; "" = the job id.
+    # What the job runs: a built-in task (monitor, ingest, retrain, report, deliver) or "module:function";
+    # "" = the job id.
     task: str = ""
 
     @field_validator("window")

@@ -174,6 +174,7 @@ NEEDS_WORKSPACE: dict[str, list[str]] = {
     "monitor history": ["monitor", "history"],
     "alerts list": ["alerts", "list"],
     "alerts ack": ["alerts", "ack", "1"],
+    "alerts deliver": ["alerts", "deliver"],
     "report": ["report"],
     "retrain": ["retrain", "conversion"],
     "daemon start": ["daemon", "start"],
@@ -245,6 +246,10 @@ CONFIG_CASES = {
     "bad window": (
         lambda text: text.replace('\nwindow = "1d"\n', '\nwindow = "abc"\n', 1),
         ("config.toml", "monitor.window", "'abc'", "1d"),
+    ),
+    "zero delivery deadline": (
+        lambda text: text.replace("\nwebhook_deadline_seconds = 10.0\n", "\nwebhook_deadline_seconds = 0\n", 1),
+        ("config.toml", "alerts.webhook_deadline_seconds", "greater than 0"),
     ),
 }
 
@@ -435,6 +440,13 @@ CASES: dict[str, Case] = {
         lambda s, f: ["monitor", "history", "--since", "lastweek"], ("--since 'lastweek'",)
     ),
     "alerts ack unknown id": Case(lambda s, f: ["alerts", "ack", "9999"], ("alert 9999", "alerts list")),
+    "alerts deliver zero --deadline": Case(
+        lambda s, f: ["alerts", "deliver", "--deadline", "0"], ("--deadline 0", "above 0")
+    ),
+    "alerts deliver endless --deadline": Case(
+        lambda s, f: ["alerts", "deliver", "--deadline", "inf", "--json"], ("--deadline inf", "at most 3600"),
+        json=True,
+    ),
     "daemon run-now unknown job": Case(
         lambda s, f: ["daemon", "run-now", "nosuchjob"], ("'nosuchjob'", "config.toml", "monitor")
     ),

@@ -1,21 +1,25 @@
-"""`shopctl monitor run|history`, `shopctl alerts list|ack` and `shopctl report`."""
+"""`shopctl monitor run|history`, `shopctl alerts list|ack|deliver` and `shopctl report`."""
 
 from __future__ import annotations
 
 import getpass
+import math
 from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Any
 
 import typer
 
-from console.cli.common import JsonOption, WorkspaceOption, emit, guarded, info, out, workspace_from
+from console.cli.common import JsonOption, WorkspaceOption, emit, fail, guarded, info, out, workspace_from
 from engine.errors import EXIT_ALERTS
 
 monitor_app = typer.Typer(
     help="Check data quality, KPIs, drift and accuracy; read the history.", no_args_is_help=True
 )
-alerts_app = typer.Typer(help="List and acknowledge monitoring alerts.", no_args_is_help=True)
+alerts_app = typer.Typer(
+    help="List and acknowledge monitoring alerts; send the queued webhook and command deliveries.",
+    no_args_is_help=True,
+)
 
 
 class FailOn(StrEnum):
@@ -64,6 +68,9 @@ def _print_run(payload: dict[str, Any]) -> None:
             info(f"model {model['name']}: skipped, {model['skipped']}")
     for error in payload.get("errors", []):
         info(f"warning: {error}")
+    queued = (payload.get("deliveries") or {}).get("queued", 0)
+    if queued:
+        info(f"{queued} alert delivery(ies) still queued: the daemon sends them, or `shopctl alerts deliver`")
     out.print(f"open alerts: {len(payload['alerts'])}", markup=False)
     for alert in payload["alerts"]:
         out.print(
@@ -214,6 +221,42 @@ def alerts_ack(
         as_json,
         lambda: out.print(
             f"#{alert['id']} {alert['state']} by {alert['acknowledged_by']}: {alert['message']}", markup=False
+        ),
+    )
+
+
+@alerts_app.command("deliver")
+@guarded
+def alerts_deliver(
+    workspace: WorkspaceOption = None,
+    deadline: Annotated[
+        float | None,
+        typer.Option(
+            "--deadline",
+            help="Stop after this many seconds in all (default: [alerts] webhook_deadline_seconds).",
+        ),
+    ] = None,
+    as_json: JsonOption = False,
+) -> None:
+    """Send the queued webhook and command deliveries now; what the deadline leaves unsent stays queued.
+
+    `monitor run` and the daemon do this on their own; this is for a cron job without the daemon, or to flush
+    the queue after fixing an endpoint. Each delivery is sent at most once.
+
+    Example: shopctl alerts deliver --deadline 30 --json
+    """
+    from engine.monitoring.sinks import drain_outbox
+
+    if deadline is not None and not (math.isfinite(deadline) and 0 < deadline <= 3600):
+        raise fail(f"--deadline {deadline:g}: give seconds above 0 and at most 3600, e.g. --deadline 30")
+    summary = drain_outbox(workspace_from(workspace), deadline_seconds=deadline)
+    emit(
+        summary,
+        as_json,
+        lambda: out.print(
+            f"{summary['delivered']} delivered, {summary['failed']} failed, {summary['queued']} still queued "
+            f"({summary['attempts']} attempt(s))",
+            markup=False,
         ),
     )
 

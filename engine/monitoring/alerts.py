@@ -421,7 +421,7 @@ def acknowledge(ws: Workspace, alert_id: int, who: str) -> dict[str, Any]:
 def raise_info_alert(
     ws: Workspace, rule: str, message: str, *, scope: str = "overall", model: str = ""
 ) -> dict:
-    """Record an informational alert (e.g. a retrain decision) and send it to the sinks."""
+    """Record an informational alert (e.g. a retrain decision) and send it to the sinks, network ones too."""
     store = open_store(ws)
     now = _now()
     alert_id = alert_store.insert_alert(
@@ -441,4 +441,5 @@ def raise_info_alert(
     )
     alert = alert_store.get_alert(store, alert_id) or {}
     sinks.deliver(ws, store, alert)
+    sinks.drain_outbox(ws, store)  # not inside a check: the webhook may take up to the delivery deadline
     return alert

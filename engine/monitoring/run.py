@@ -20,7 +20,7 @@ from engine.errors import InputError, IntegrityError, ShopctlError
 from engine.locks import workspace_lock
 from engine.monitoring import kpis, quality
 from engine.monitoring.alerts import evaluate, severity_rank
-from engine.monitoring.sinks import alert_payload
+from engine.monitoring.sinks import alert_payload, drain_outbox
 from engine.monitoring.windows import (
     Window,
     baseline_windows,
@@ -590,6 +590,9 @@ def run_monitor(
             metrics=rows,
         )
     retention = apply_retention(store, monitor.retention_days)
+    # Webhook and command deliveries were only queued above: they go out now that the figures are stored and
+    # the lock is released, bounded by [alerts] webhook_deadline_seconds; what is left waits in the outbox.
+    deliveries = drain_outbox(ws, store)
     watched = {"", run_model, *(info["name"] for info in models)}
     open_alerts = [alert for alert in alert_store.active_alerts(store) if alert["model"] in watched]
     return {
@@ -606,6 +609,7 @@ def run_monitor(
         "alerts": [alert_payload(alert) for alert in open_alerts],
         "errors": errors,
         "retention": retention,
+        "deliveries": deliveries,
     }
 
 

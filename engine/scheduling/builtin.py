@@ -1,4 +1,4 @@
-"""The built-in tasks: monitor, ingest (the inbox), retrain and report.
+"""The built-in tasks: monitor, ingest (the inbox), retrain, report and deliver (the alert outbox).
 
 Each imports the engine part it drives inside the function, so the scheduler loads without them and a
 missing part fails only its own job (recorded, retried, never fatal to the daemon).
@@ -183,7 +183,15 @@ def report_task(context: JobContext) -> dict[str, Any]:
     return {"report": str(path)}
 
 
+def deliver_task(context: JobContext) -> dict[str, Any]:
+    """Send the queued webhook and command alert deliveries (the daemon also does this after every job)."""
+    from engine.monitoring.sinks import drain_outbox
+
+    return drain_outbox(context.workspace)
+
+
 register_task("monitor", monitor_task)
 register_task("ingest", ingest_task)
 register_task("retrain", retrain_task)
 register_task("report", report_task)
+register_task("deliver", deliver_task)

@@ -54,6 +54,8 @@ log = logging.getLogger("shopctl.daemon")
 
 POLL_SECONDS = 1.0
 HEARTBEAT_SECONDS = 5.0
+# The scheduler job that sends the alert outbox; "@" keeps it apart from the config's job ids.
+OUTBOX_JOB_ID = "@outbox"
 
 
 class Daemon:
@@ -123,6 +125,7 @@ class Daemon:
         self._config_mtime = self._read_config_mtime()
         self._schedule_jobs()
         self.scheduler.start()
+        self._queue_outbox_drain()  # deliveries queued while the daemon was down
         self._write_state()
         log.info(
             "daemon started (pid %d, workspace %s, jobs: %s)",
@@ -302,6 +305,7 @@ class Daemon:
             return
         finally:
             self._dirty.set()
+        self._queue_outbox_drain()
         schedule = self.workspace.settings.schedule
         if outcome.run.get("status") == "failed" and outcome.retryable and not self.stop_event.is_set():
             if attempt <= schedule.retry_attempts:
@@ -329,6 +333,42 @@ class Daemon:
                 log.error(
                     "job %s: failed after %d attempt(s); waiting for its next scheduled run", job_id, attempt
                 )
+
+    def _queue_outbox_drain(self) -> None:
+        """Send the alert outbox on a worker of its own: a slow webhook never holds up a job or its next run.
+
+        A drain already pending absorbs this one; one already running lets this one go (it would find the
+        same items, and each is claimed by one sender at a time anyway).
+        """
+        if self.stop_event.is_set() or self.scheduler is None:
+            return
+        with contextlib.suppress(Exception):  # the scheduler is shutting down
+            self.scheduler.add_job(
+                self._drain_outbox,
+                "date",
+                run_date=utc_now(),
+                id=OUTBOX_JOB_ID,
+                name="alert outbox",
+                replace_existing=True,
+                misfire_grace_time=None,
+                max_instances=1,
+            )
+
+    def _drain_outbox(self, scheduled_for: datetime | None = None) -> None:
+        try:
+            from engine.monitoring.sinks import drain_outbox
+
+            summary = drain_outbox(self.workspace)
+        except Exception:  # noqa: BLE001 - a broken outbox must never stop the daemon
+            log.exception("alert outbox: drain failed")
+            return
+        if summary["attempts"]:
+            log.info(
+                "alert outbox: %d delivered, %d failed, %d still queued",
+                summary["delivered"],
+                summary["failed"],
+                summary["queued"],
+            )
 
     def _on_event(self, event: Any) -> None:
         self._dirty.set()

@@ -1,7 +1,7 @@
 """The task registry: what a scheduled job runs, looked up by name or by "module:function".
 
 A task is a function `task(context: JobContext) -> dict` returning what it produced (plain JSON data).
-Built-in tasks (monitor, ingest, retrain, report) register themselves from engine.scheduling.builtin;
+Built-in tasks (monitor, ingest, retrain, report, deliver) register themselves from engine.scheduling.builtin;
 tests and users add their own with `register_task` or name one as `module:function` in config.toml.
 """
 

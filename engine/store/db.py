@@ -107,6 +107,22 @@ MIGRATIONS: list[str] = [
         updated TEXT NOT NULL
     );
     """,
+    # 2: the outbox of network deliveries (webhook, command), sent after the checks are stored. Each item
+    # has a `deliveries` row, status 'queued' until it ends delivered or failed (then the item is deleted).
+    """
+    CREATE TABLE outbox (
+        id INTEGER PRIMARY KEY,
+        delivery_id INTEGER NOT NULL UNIQUE REFERENCES deliveries(id) ON DELETE CASCADE,
+        sink TEXT NOT NULL,                      -- webhook | command
+        payload_json TEXT NOT NULL,              -- the alert as it was when queued
+        attempts INTEGER NOT NULL DEFAULT 0,
+        next_attempt REAL NOT NULL,              -- unix time, later after each failed attempt (backoff)
+        claimed_by TEXT,                         -- the drain sending it now, if any
+        claimed_until REAL,                      -- unix time the claim lapses (then another drain may send it)
+        last_error TEXT
+    );
+    CREATE INDEX outbox_due ON outbox (next_attempt);
+    """,
 ]
 
 
