@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import contextlib
 import errno
+import glob
 import json
 import os
 import tempfile
+import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -46,11 +48,53 @@ def disk_full_error(target: Path | str, cause: BaseException) -> OSError:
     return OSError(code, os.strerror(code), str(target))
 
 
+# A temp file without a writer's pid in its name (written before pids were recorded) is a leftover after this long.
+UNOWNED_TEMP_SECONDS = 3600
+
+
 def _new_temp(target: Path, suffix: str = "") -> Path:
+    """A new temp file beside target, named `.NAME.PID-RANDOM.tmp` so a later writer can tell a leftover."""
     target.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=suffix + ".tmp", dir=target.parent)
+    remove_dead_temps(target)
+    fd, tmp_name = tempfile.mkstemp(
+        prefix=f".{target.name}.{os.getpid()}-", suffix=suffix + ".tmp", dir=target.parent
+    )
     os.close(fd)
     return Path(tmp_name)
+
+
+def _pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def remove_dead_temps(target: Path | str) -> list[Path]:
+    """Delete the temp files of target left by writers that no longer run (a kill -9 mid-write).
+
+    The writer's pid is in the name, so a temp of a writer still running (another `score` to the same output)
+    is never touched; returns what was removed.
+    """
+    target = Path(target)
+    prefix = f".{target.name}."
+    removed = []
+    for path in target.parent.glob(f"{glob.escape(prefix)}*.tmp"):
+        owner = path.name[len(prefix) :].split("-", 1)[0]
+        try:
+            if owner.isdigit():
+                stale = not _pid_alive(int(owner))
+            else:
+                stale = time.time() - path.stat().st_mtime > UNOWNED_TEMP_SECONDS
+            if stale:
+                path.unlink()
+                removed.append(path)
+        except OSError:  # best effort: a file we cannot judge or remove stays, as it was
+            continue
+    return removed
 
 
 def remove_temps(folder: Path, name: str = "*") -> list[Path]:

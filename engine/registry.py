@@ -22,6 +22,7 @@ from typing import Any
 
 from engine.atomic import _fsync_dir, atomic_write_json
 from engine.errors import InputError, IntegrityError, NotFoundError
+from engine.faults import fault_point
 from engine.locks import workspace_lock
 from engine.workspace import Workspace
 
@@ -157,6 +158,12 @@ class ModelVersion:
         }
 
 
+def _last_byte(path: Path) -> bytes:
+    with open(path, "rb") as handle:
+        handle.seek(-1, os.SEEK_END)
+        return handle.read(1)
+
+
 def _read_json(path: Path) -> dict[str, Any]:
     try:
         return json.loads(path.read_text(encoding="utf-8"))
@@ -228,7 +235,63 @@ class Registry:
         return ModelVersion(name, int(version), self._version_folder(name, int(version)))
 
     def history(self, name: str) -> list[dict[str, Any]]:
-        """Every recorded change of a model, oldest first."""
+        """Every recorded change of a model, oldest first.
+
+        A change whose second write a crash cut off (a version stored without its "register" line, a champion
+        pointer switched without its line) is included as derived from the file that was written, marked
+        "recovered"; the next registry write under the lock stores it.
+        """
+        entries = self._recorded_history(name)
+        return [*entries, *self._missing_entries(name, entries)]
+
+    def _missing_entries(self, name: str, entries: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        """History lines that the version folders and the champion pointer imply but the history lacks."""
+        registered = {entry.get("to") for entry in entries if entry.get("action") == "register"}
+        missing = []
+        for version in self.versions(name):
+            if version in registered:
+                continue
+            metadata_path = self._version_folder(name, version) / "metadata.json"
+            try:
+                metadata = json.loads(metadata_path.read_text(encoding="utf-8"))
+            except (OSError, ValueError):
+                metadata = {}
+            missing.append(
+                {
+                    "at": metadata.get("created") or _now(),
+                    "who": metadata.get("created_by") or "unknown",
+                    "action": "register",
+                    "from": None,
+                    "to": version,
+                    "why": "recovered: the version was stored but its history line was lost (crash)",
+                    "recovered": True,
+                }
+            )
+        pointer = self._read_pointer(name) if self._champion_path(name).exists() else None
+        change = (pointer or {}).get("change_id")
+        if change and not any(entry.get("change_id") == change for entry in entries):
+            missing.append(
+                {
+                    "at": pointer.get("since"),
+                    "who": pointer.get("by"),
+                    "action": pointer.get("action") or "promote",
+                    "from": pointer.get("from"),
+                    "to": pointer.get("version"),
+                    "why": pointer.get("why") or "",
+                    "change_id": change,
+                    "recovered": True,
+                    **({"forced": True} if pointer.get("forced") else {}),
+                }
+            )
+        return missing
+
+    def _reconcile(self, name: str) -> None:
+        """Store the history lines a crash cut off (the caller holds the registry lock)."""
+        entries = self._recorded_history(name)
+        for entry in self._missing_entries(name, entries):
+            self._write_history_line(name, entry)
+
+    def _recorded_history(self, name: str) -> list[dict[str, Any]]:
         path = self._history_path(name)
         if not path.exists():
             return []
@@ -264,6 +327,10 @@ class Registry:
         model_folder = self.root / name
         model_folder.mkdir(parents=True, exist_ok=True)
         with workspace_lock(self.workspace, f"registry-{name}", purpose=f"register {name}"):
+            # Staging folders are only written under this lock, so any found now were left by a killed register.
+            for leftover in model_folder.glob(f"{STAGING_PREFIX}*"):
+                shutil.rmtree(leftover, ignore_errors=True)
+            self._reconcile(name)
             version = (self.versions(name) or [0])[-1] + 1
             full_metadata = {
                 "library_versions": library_versions(),
@@ -280,6 +347,7 @@ class Registry:
                 self._write_version_files(staging, onnx_bytes, full_metadata, profile)
                 os.rename(staging, self._version_folder(name, version))
                 _fsync_dir(model_folder)
+                fault_point("registry.after_version_rename")
             finally:
                 if staging.exists():
                     shutil.rmtree(staging, ignore_errors=True)
@@ -320,6 +388,7 @@ class Registry:
         """Make version the champion (the previous one stays on the rollback stack); returns the history entry."""
         check_name(name)
         with workspace_lock(self.workspace, f"registry-{name}", purpose=f"promote {name} v{version}"):
+            self._reconcile(name)
             self.get(name, version)
             return self._switch(name, int(version), action="promote", who=who, why=why, forced=forced)
 
@@ -327,6 +396,7 @@ class Registry:
         """Return to the previous champion in one step; returns the history entry."""
         check_name(name)
         with workspace_lock(self.workspace, f"registry-{name}", purpose=f"rollback {name}"):
+            self._reconcile(name)
             self._require_model(name)
             pointer = self._read_pointer(name)
             previous = list(pointer.get("previous", [])) if pointer else []
@@ -342,6 +412,7 @@ class Registry:
         """Record a decision that changes nothing (e.g. "challenger rejected") in the model's history."""
         check_name(name)
         with workspace_lock(self.workspace, f"registry-{name}", purpose=f"record {action} for {name}"):
+            self._reconcile(name)
             current = self.champion(name)
             return self._append_history(
                 name, action=action, who=who, why=why, from_version=current, to_version=current, **details
@@ -399,13 +470,37 @@ class Registry:
             previous = list(pointer.get("previous", [])) if pointer else []
             if current is not None and current != version:
                 previous.append(current)
+        change_id = uuid.uuid4().hex
+        since = _now()
+        details: dict[str, Any] = {"forced": True} if forced else {}
+        # Write-ahead: the pointer carries what its history line will say, so a crash between the two writes
+        # leaves a line that history() derives and the next write under the lock stores (_reconcile).
         atomic_write_json(
             self._champion_path(name),
-            {"name": name, "version": version, "since": _now(), "by": who, "why": why, "previous": previous},
+            {
+                "name": name,
+                "version": version,
+                "since": since,
+                "by": who,
+                "why": why,
+                "previous": previous,
+                "action": action,
+                "from": current,
+                "change_id": change_id,
+                **details,
+            },
         )
-        details: dict[str, Any] = {"forced": True} if forced else {}
+        fault_point("registry.after_champion")
         return self._append_history(
-            name, action=action, who=who, why=why, from_version=current, to_version=version, **details
+            name,
+            action=action,
+            who=who,
+            why=why,
+            from_version=current,
+            to_version=version,
+            at=since,
+            change_id=change_id,
+            **details,
         )
 
     def _append_history(
@@ -417,10 +512,11 @@ class Registry:
         why: str,
         from_version: int | None,
         to_version: int | None,
+        at: str | None = None,
         **details: Any,
     ) -> dict[str, Any]:
         entry = {
-            "at": _now(),
+            "at": at or _now(),
             "who": who,
             "action": action,
             "from": from_version,
@@ -428,10 +524,15 @@ class Registry:
             "why": why,
             **details,
         }
+        self._write_history_line(name, entry)
+        return entry
+
+    def _write_history_line(self, name: str, entry: dict[str, Any]) -> None:
         path = self._history_path(name)
         path.parent.mkdir(parents=True, exist_ok=True)
+        torn = path.exists() and path.stat().st_size > 0 and _last_byte(path) != b"\n"
         with open(path, "a", encoding="utf-8") as handle:
-            handle.write(json.dumps(entry, sort_keys=True, default=str) + "\n")
+            # After a torn last line (a crash mid-append) the new line starts on its own line.
+            handle.write(("\n" if torn else "") + json.dumps(entry, sort_keys=True, default=str) + "\n")
             handle.flush()
             os.fsync(handle.fileno())
-        return entry

@@ -16,8 +16,10 @@ def log_path(ws: Workspace) -> Path:
     return ws.data_dir / "ingests.jsonl"
 
 
-def read_ingests(ws: Workspace) -> list[dict[str, Any]]:
-    """Every recorded ingest, oldest first (a damaged line is skipped rather than failing every reader)."""
+LAST_INGEST_KEY = "last_ingest"  # the event manifest's copy of the log line of the ingest that wrote it
+
+
+def _logged(ws: Workspace) -> list[dict[str, Any]]:
     path = log_path(ws)
     if not path.exists():
         return []
@@ -30,6 +32,39 @@ def read_ingests(ws: Workspace) -> list[dict[str, Any]]:
         if isinstance(record, dict):
             records.append(record)
     return records
+
+
+def _unlogged_commit(ws: Workspace, records: list[dict[str, Any]]) -> dict[str, Any] | None:
+    """The committed manifest's ingest record when the log lacks it (a crash between the two renames)."""
+    from engine.events import manifest_path
+
+    try:
+        manifest = json.loads(manifest_path(ws).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    record = manifest.get(LAST_INGEST_KEY) if isinstance(manifest, dict) else None
+    if not isinstance(record, dict) or not record.get("id"):
+        return None
+    return None if any(logged.get("id") == record["id"] for logged in records) else record
+
+
+def read_ingests(ws: Workspace) -> list[dict[str, Any]]:
+    """Every recorded ingest, oldest first (a damaged line is skipped rather than failing every reader).
+
+    An ingest whose manifest committed but whose log line was not yet renamed into place (kill -9 between the
+    two) is included from the manifest's copy, so readers never see stored events without their ingest.
+    """
+    records = _logged(ws)
+    missing = _unlogged_commit(ws, records)
+    return [*records, missing] if missing else records
+
+
+def recover_log(ws: Workspace) -> dict[str, Any] | None:
+    """Append the committed ingest's line the log lacks, if any (the caller holds the ingest lock)."""
+    missing = _unlogged_commit(ws, _logged(ws))
+    if missing:
+        append_ingest(ws, {**missing, "recovered": True})
+    return missing
 
 
 def _with_record(ws: Workspace, record: dict[str, Any]) -> str:

@@ -22,7 +22,15 @@ from engine.events import (
     publish_events,
     stage_events_locked,
 )
-from engine.ingest.history import clean_staged, commit_ingest, read_ingests, stage_ingest
+from engine.faults import fault_point
+from engine.ingest.history import (
+    LAST_INGEST_KEY,
+    clean_staged,
+    commit_ingest,
+    read_ingests,
+    recover_log,
+    stage_ingest,
+)
 from engine.ingest.mapping import MappedFile, map_file
 from engine.ingest.options import IngestOptions, IngestPlan, resolve_plan
 from engine.ingest.privacy import hash_key
@@ -179,6 +187,7 @@ def ingest_files(
     ] + [warning for mapped in mapped_files for warning in source_warnings(mapped, plan)]
     report("committing")
     with workspace_lock(ws, INGEST_LOCK, purpose=f"ingest {ingest_id}"):
+        recover_log(ws)
         clean_orphans(ws, {str(record.get("id")) for record in read_ingests(ws)})
         clean_staged(ws)
         # All-or-nothing: every write that needs disk space (parts, quarantine file, the log staged beside
@@ -207,8 +216,15 @@ def ingest_files(
                 orphans_removed=committed["orphans_removed"],
                 warnings=warnings,
             )
-            staged_log = stage_ingest(ws, _log_record(result))
+            record = _log_record(result)
+            staged_log = stage_ingest(ws, record)
+            if staged.manifest is not None:
+                # Write-ahead: the manifest (the commit point) carries its log line, so a crash before the log
+                # is renamed into place is repaired by the next ingest (recover_log) instead of losing the line
+                # and, with it, this ingest's quarantine file.
+                staged.manifest[LAST_INGEST_KEY] = record
             publish_events(ws, staged)
+            fault_point("ingest.after_manifest")
         except BaseException:
             discard_events(staged)
             for path in (quarantine_path, staged_log):
