@@ -63,7 +63,10 @@ def _new_temp(target: Path, suffix: str = "") -> Path:
     return Path(tmp_name)
 
 
-def _pid_alive(pid: int) -> bool:
+def pid_alive(pid: object) -> bool:
+    """True while pid names a running process on this host (signal 0; a pid we may not signal counts as alive)."""
+    if not isinstance(pid, int) or isinstance(pid, bool) or pid <= 0:
+        return False
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
@@ -86,7 +89,7 @@ def remove_dead_temps(target: Path | str) -> list[Path]:
         owner = path.name[len(prefix) :].split("-", 1)[0]
         try:
             if owner.isdigit():
-                stale = not _pid_alive(int(owner))
+                stale = not pid_alive(int(owner))
             else:
                 stale = time.time() - path.stat().st_mtime > UNOWNED_TEMP_SECONDS
             if stale:

@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 from typing import Any
 
+from engine.atomic import pid_alive
 from engine.dashboard.model import (
     DaemonState,
     HistoryRow,
@@ -16,18 +16,6 @@ from engine.dashboard.model import (
     parse_time,
 )
 from engine.workspace import Workspace
-
-
-def _pid_alive(pid: Any) -> bool:
-    if not isinstance(pid, int) or pid <= 0:
-        return False
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
 
 
 def load_daemon(ws: Workspace) -> DaemonState:
@@ -43,7 +31,7 @@ def load_daemon(ws: Workspace) -> DaemonState:
         if isinstance(job, dict)
     )
     return DaemonState(
-        _pid_alive(pid),
+        pid_alive(pid),
         pid if isinstance(pid, int) else None,
         parse_time(payload.get("started")),
         parse_time(payload.get("heartbeat")),

@@ -17,7 +17,7 @@ import time
 import uuid
 from typing import Any
 
-from engine.atomic import atomic_write_json
+from engine.atomic import atomic_write_json, pid_alive
 from engine.errors import NotFoundError, ShopctlError, WorkspaceBusy
 from engine.scheduling.paths import DAEMON_LOCK, done_path, log_path, pid_path, request_path, state_path
 from engine.scheduling.runner import execute_job
@@ -256,10 +256,4 @@ def process_alive(pid: int) -> bool:
         return state not in {"Z", "X"}
     except (OSError, IndexError):
         pass
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
+    return pid_alive(pid)

@@ -11,6 +11,7 @@ import os
 from datetime import UTC, datetime
 from typing import Any
 
+from engine.atomic import pid_alive
 from engine.store.db import Store
 
 RUN_STATUSES = ("running", "ok", "failed", "skipped", "interrupted")
@@ -135,18 +136,6 @@ def recent_runs(store: Store, job_id: str | None = None, limit: int = 50) -> lis
     return [_row(row) for row in rows]
 
 
-def _pid_alive(pid: int | None) -> bool:
-    if not pid:
-        return False
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
 def mark_interrupted(store: Store, *, only_pid: int | None = None, reason: str = "") -> int:
     """Close runs left `running` by a process that is gone (or by only_pid); returns how many."""
     rows = store.query("SELECT id, pid FROM job_runs WHERE status = 'running'")
@@ -154,7 +143,7 @@ def mark_interrupted(store: Store, *, only_pid: int | None = None, reason: str =
     for row in rows:
         if only_pid is not None and row["pid"] != only_pid:
             continue
-        if only_pid is None and _pid_alive(row["pid"]) and row["pid"] != os.getpid():
+        if only_pid is None and pid_alive(row["pid"]) and row["pid"] != os.getpid():
             continue
         store.execute(
             "UPDATE job_runs SET status = 'interrupted', finished = ?, error = ? "
