@@ -8,7 +8,6 @@ from sklearn import metrics
 
 from engine.errors import InputError
 from engine.monitoring.performance import (
-    compare_to_reference,
     expected_calibration_error,
     lift_top_decile,
     realized_performance,
@@ -66,14 +65,3 @@ def test_bad_labels_are_input_errors() -> None:
         realized_performance(np.array([0, 2]), np.array([0.1, 0.2]))
     with pytest.raises(InputError, match="differ in length"):
         realized_performance(np.array([0, 1]), np.array([0.1]))
-
-
-def test_compare_to_reference_knows_direction(labelled) -> None:
-    labels, scores = labelled
-    reference = realized_performance(labels, scores)
-    worse = realized_performance(
-        labels, np.clip(scores + np.random.default_rng(0).normal(0, 0.3, 5000), 0, 1)
-    )
-    comparison = compare_to_reference(worse, reference)
-    assert comparison["roc_auc"]["worse"] is True and comparison["roc_auc"]["change"] < 0
-    assert comparison["log_loss"]["worse"] is True and comparison["log_loss"]["change"] > 0

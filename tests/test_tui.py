@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -25,6 +24,7 @@ from console.tui.widgets.distribution import DistributionCompare
 from console.tui.widgets.status_line import StatusLine
 from console.tui.widgets.tile import Tile
 from console.tui.widgets.vim_table import VimTable
+from engine.scheduling.control import DaemonError
 from engine.store.db import Store
 
 SIZE = (80, 24)
@@ -295,15 +295,18 @@ async def test_run_job_now(app: ShopctlApp, monkeypatch: pytest.MonkeyPatch) -> 
         assert "Job monitor started." in notes(app)
 
 
-async def test_missing_engine_entry_point_is_a_notification(
+async def test_an_engine_error_in_an_action_is_a_notification(
     app: ShopctlApp, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setitem(sys.modules, "engine.scheduling", None)  # import now raises ImportError
+    def busy(*args: object, **kwargs: object) -> None:
+        raise DaemonError("the daemon is not running; start it with `shopctl daemon start`")
+
+    patch_entry(monkeypatch, "engine.scheduling", "run_job_now", busy)
     async with app.run_test(size=SIZE) as pilot:
         await settle(app, pilot)
         await pilot.press("6", "r")
         await settle(app, pilot)
-        assert any("job: run now: engine.scheduling.run_job_now is not available" in n for n in notes(app))
+        assert any("the daemon is not running" in n for n in notes(app))
         assert app.is_running and isinstance(app.screen, JobsScreen)
 
 

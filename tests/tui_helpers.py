@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import importlib
-import sys
-import types
 from pathlib import Path
 from typing import Any
 
@@ -30,15 +28,8 @@ def seeded_app(
 
 
 def patch_entry(monkeypatch: pytest.MonkeyPatch, module: str, name: str, fake: Any) -> None:
-    """Replace module.name with fake, whether or not the real module exists yet."""
-    try:
-        real = importlib.import_module(module)
-    except Exception:  # noqa: BLE001 - a module another engineer is mid-way through writing
-        real = None
-    if real is not None:
-        monkeypatch.setattr(real, name, fake, raising=False)
-    else:
-        monkeypatch.setitem(sys.modules, module, types.SimpleNamespace(**{name: fake}))
+    """Replace the engine call module.name with fake (the action imports it when it runs)."""
+    monkeypatch.setattr(importlib.import_module(module), name, fake)
 
 
 class Calls(list):

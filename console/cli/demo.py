@@ -99,12 +99,8 @@ def _render(summary: dict[str, Any]) -> None:
 def _open_console(root: str) -> None:
     if not (sys.stdin.isatty() and sys.stdout.isatty()) or os.environ.get("TERM") == "dumb":
         raise fail(f"--tui needs an interactive terminal; open it later with `shopctl tui -w {root}`")
-    try:
-        from console.tui.app import make_app
-    except ImportError as error:
-        raise fail(
-            f"the console is not available in this build ({error}); the demo workspace is ready at {root}"
-        ) from None
+    from console.tui.app import make_app
+
     app = make_app(root)
     app.run(mouse=app.settings.ui.mouse)
 

@@ -87,16 +87,3 @@ def realized_performance(
         "rows": int(labels.size),
         "base_rate": float(labels.mean()),
     }
-
-
-def compare_to_reference(
-    current: dict[str, float | None], reference: dict[str, float | None]
-) -> dict[str, dict]:
-    """Per metric: current, reference, change and whether it got worse (direction-aware)."""
-    comparison: dict[str, dict] = {}
-    for name in METRICS:
-        now, before = current.get(name), reference.get(name) if reference else None
-        change = None if now is None or before is None else now - before
-        worse = None if change is None else (change < 0 if HIGHER_IS_BETTER[name] else change > 0)
-        comparison[name] = {"current": now, "reference": before, "change": change, "worse": worse}
-    return comparison

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from engine.scheduling.context import JobContext, JobError, JobInterrupted
 from engine.scheduling.control import (
     daemon_running,
     daemon_status,
@@ -9,7 +10,7 @@ from engine.scheduling.control import (
     start_background,
     stop_daemon,
 )
-from engine.scheduling.tasks import JobContext, JobError, JobInterrupted, register_task, unregister_task
+from engine.scheduling.tasks import register_task, unregister_task
 
 __all__ = [
     "JobContext",

@@ -16,7 +16,7 @@ from typing import Any
 
 from engine.atomic import atomic_write_text
 from engine.errors import WorkspaceBusy
-from engine.scheduling.tasks import JobContext, JobError, JobInterrupted, register_task
+from engine.scheduling.context import JobContext, JobError, JobInterrupted
 from engine.workspace import Workspace
 
 log = logging.getLogger("shopctl.daemon")
@@ -32,10 +32,8 @@ def model_names(workspace: Workspace, configured: str) -> list[str]:
     """The job's model, else every model in the registry (empty when none is registered yet)."""
     if configured:
         return [configured]
-    try:
-        from engine.registry import Registry
-    except ImportError:
-        return []
+    from engine.registry import Registry
+
     return list(Registry(workspace).names())
 
 
@@ -190,8 +188,10 @@ def deliver_task(context: JobContext) -> dict[str, Any]:
     return drain_outbox(context.workspace)
 
 
-register_task("monitor", monitor_task)
-register_task("ingest", ingest_task)
-register_task("retrain", retrain_task)
-register_task("report", report_task)
-register_task("deliver", deliver_task)
+BUILTIN_TASKS = {
+    "monitor": monitor_task,
+    "ingest": ingest_task,
+    "retrain": retrain_task,
+    "report": report_task,
+    "deliver": deliver_task,
+}

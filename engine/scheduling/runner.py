@@ -16,7 +16,8 @@ from typing import Any
 
 from engine.errors import NotFoundError, ShopctlError, WorkspaceBusy
 from engine.locks import workspace_lock
-from engine.scheduling.tasks import JobContext, JobError, JobInterrupted, resolve_task
+from engine.scheduling.context import JobContext, JobError, JobInterrupted
+from engine.scheduling.tasks import resolve_task
 from engine.store import open_store
 from engine.store.jobs import finish_run, get_run, iso, kv_set, record_run, start_run
 from engine.workspace import Workspace

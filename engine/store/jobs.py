@@ -15,7 +15,6 @@ from engine.atomic import pid_alive
 from engine.store.db import Store
 
 RUN_STATUSES = ("running", "ok", "failed", "skipped", "interrupted")
-RUN_TRIGGERS = ("schedule", "run-now", "retry", "misfire")
 
 
 def utc_now() -> datetime:
@@ -171,8 +170,3 @@ def kv_set(store: Store, key: str, value: Any) -> None:
         "ON CONFLICT(key) DO UPDATE SET value = excluded.value, updated = excluded.updated",
         (key, json.dumps(value, default=str, sort_keys=True), iso(utc_now())),
     )
-
-
-def kv_delete(store: Store, key: str) -> None:
-    """Forget a key."""
-    store.execute("DELETE FROM kv WHERE key = ?", (key,))
