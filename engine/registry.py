@@ -32,6 +32,16 @@ LIBRARIES = ("onnx", "onnxruntime", "skl2onnx", "scikit-learn", "numpy", "polars
 STAGING_PREFIX = ".staging-"
 
 
+# The headline figures of a version, in order of preference (classifiers first, then regressors).
+HEADLINE_METRICS = ("roc_auc", "pr_auc", "rmse", "r2", "mae", "log_loss")
+
+
+def headline_metric(metrics: dict[str, Any], part: str = "validation") -> str:
+    """The metric a version is judged by in listings: the first of HEADLINE_METRICS it reports."""
+    figures = metrics.get(part) or {}
+    return next((name for name in HEADLINE_METRICS if name in figures), next(iter(figures), ""))
+
+
 def _now() -> str:
     return datetime.now(UTC).isoformat(timespec="seconds")
 

@@ -19,7 +19,7 @@ from engine.dashboard import (
     load_drift,
     load_jobs,
     load_kpis,
-    load_model,
+    load_model_view,
 )
 from engine.store.db import Store
 from engine.workspace import Workspace
@@ -162,13 +162,14 @@ def test_alerts_open_first_by_severity(ws: Workspace) -> None:
 
 
 def test_models_versions_champion_and_history(ws: Workspace) -> None:
-    model = load_model(ws, "conversion")
+    model = load_model_view(ws, "conversion")
     assert [v.version for v in model.versions] == [4, 3, 2, 1]
     assert [v.version for v in model.versions if v.champion] == [3]
     assert model.versions[0].metric == "roc_auc" and model.versions[0].validation == 0.793
     assert model.versions[0].parity == 2.9e-6
-    assert [h.action for h in model.history] == ["register", "promote", "promote", "register"]
-    rollback = load_model(ws, "repurchase").history[0]
+    assert [h.action for h in model.history] == ["register", "promote", "register", "promote", "register", "register"]
+    assert not any("recovered" in h.why for h in model.history)  # the fixture's history is whole
+    rollback = load_model_view(ws, "repurchase").history[0]
     assert (rollback.action, rollback.from_version, rollback.to_version) == ("rollback", 2, 1)
 
 
@@ -177,7 +178,7 @@ def test_jobs_schedule_last_runs_and_durations(ws: Workspace) -> None:
     by_id = {job.id: job for job in jobs.jobs}
     assert set(by_id) == {"ingest", "monitor", "report", "retrain"}
     assert by_id["retrain"].enabled is False and by_id["retrain"].last_status is None
-    assert by_id["monitor"].trigger == "every 15m" and by_id["monitor"].last_seconds == 13.0
+    assert by_id["monitor"].trigger == "interval 900s" and by_id["monitor"].last_seconds == 13.0
     assert by_id["ingest"].last_status == "running" and by_id["ingest"].last_seconds == 20.0
     assert by_id["report"].trigger == "cron 0 7 * * *"
     failed = [run for run in jobs.runs if run.status == "failed"]
@@ -185,14 +186,14 @@ def test_jobs_schedule_last_runs_and_durations(ws: Workspace) -> None:
     assert [run.started for run in jobs.runs] == sorted((run.started for run in jobs.runs), reverse=True)
 
 
-def test_daemon_running_only_while_its_pid_lives(tmp_path: Path) -> None:
+def test_daemon_running_only_while_it_holds_the_daemon_lock(tmp_path: Path) -> None:
     ws = empty_workspace(tmp_path / "shop")
     assert not load_daemon(ws).running  # no daemon.json
     write_daemon(ws, FIXED_NOW, running=True)
     assert load_daemon(ws).running
     write_daemon(ws, FIXED_NOW, running=False)
     state = load_daemon(ws)
-    assert not state.running and state.label == "NOT RUNNING" and len(state.jobs) == 3
+    assert not state.running and state.label == "NOT RUNNING" and state.jobs == ()  # a stale file counts for nothing
     assert load_dashboard(ws, now=FIXED_NOW).next_check is None
 
 

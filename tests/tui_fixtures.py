@@ -6,12 +6,14 @@ conventions in DEVELOPERS.md, so the TUI can be tested before (and independently
 
 from __future__ import annotations
 
+import fcntl
 import json
 import math
 import os
 import random
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 from engine.store.db import Store
 from engine.workspace import Workspace, init_workspace
@@ -523,9 +525,11 @@ def _seed_registry(ws: Workspace, now: datetime) -> None:
             3,
             [
                 (80, "cli", "register", None, 1, "first model"),
+                (40, "retrain", "register", 1, 2, "retrain"),
                 (40, "retrain", "promote", 1, 2, "challenger better by 0.039 roc_auc"),
+                (12, "retrain", "register", 2, 3, "retrain"),
                 (12, "retrain", "promote", 2, 3, "challenger better by 0.008 roc_auc"),
-                (1, "retrain", "register", 3, 3, "challenger better by 0.003 < margin 0.005: kept champion"),
+                (1, "retrain", "register", 3, 4, "challenger better by 0.003 < margin 0.005: kept champion"),
             ],
         ),
         "repurchase": (
@@ -538,6 +542,7 @@ def _seed_registry(ws: Workspace, now: datetime) -> None:
             1,
             [
                 (60, "cli", "register", None, 1, "first model"),
+                (21, "cli", "register", 1, 2, "retrained by hand"),
                 (20, "dana", "promote", 1, 2, "better pr_auc"),
                 (19, "dana", "rollback", 2, 1, "calibration off on mobile"),
             ],
@@ -578,8 +583,27 @@ def _seed_registry(ws: Workspace, now: datetime) -> None:
         (folder / "history.jsonl").write_text("\n".join(lines) + "\n")
 
 
+# Daemon locks held by this test process for a workspace that shows a running daemon (path -> open handle).
+_DAEMON_LOCKS: dict[Path, Any] = {}
+
+
+def _hold_daemon_lock(ws: Workspace, held: bool) -> None:
+    """Hold (or release) the workspace's daemon lock, the one fact that says a daemon runs."""
+    path = ws.locks_dir / "daemon.lock"
+    handle = _DAEMON_LOCKS.pop(path, None)
+    if handle is not None:
+        handle.close()  # closing the file releases its flock
+    if held:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        handle = open(path, "a+")  # noqa: SIM115 - kept open while the workspace shows a running daemon
+        fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+        _DAEMON_LOCKS[path] = handle
+
+
 def write_daemon(ws: Workspace, now: datetime, *, running: bool = True) -> None:
-    """state/daemon.json as a live daemon writes it (the test process's pid stands in for the daemon's)."""
+    """state/daemon.json as a live daemon writes it, and the daemon lock held while it "runs" (the test process
+    stands in for the daemon); not running leaves a stale daemon.json behind, as a crashed daemon does."""
+    _hold_daemon_lock(ws, running)
     pid = os.getpid() if running else 2**22 + 17  # above the default pid_max: never a live process
     _write_json(
         ws.state_dir / "daemon.json",

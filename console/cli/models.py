@@ -21,11 +21,9 @@ def _who() -> str:
         return "cli"
 
 
-# The headline figures of a version, in order of preference (classifiers first, then regressors).
-HEADLINE_METRICS = ("roc_auc", "pr_auc", "rmse", "r2")
-
-
 def _metric_text(metrics: dict[str, Any]) -> str:
+    from engine.registry import HEADLINE_METRICS
+
     test = metrics.get("test") or metrics.get("validation") or {}
     shown = [f"{key} {test[key]:.3f}" for key in HEADLINE_METRICS if isinstance(test.get(key), int | float)]
     return " ".join(shown[:2]) or "-"

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
-from engine.dashboard.files import as_int, load_daemon, load_model, load_models, model_names, read_json
+from engine.dashboard.files import champion_created, load_daemon, load_model_view, load_models, model_names
 from engine.dashboard.model import (
     ALERT_ROWS,
     QUALITY_METRICS,
@@ -86,12 +86,8 @@ def _quality(store: Store) -> tuple[QualityTile | None, str, str]:
 def _champions(ws: Workspace, now: datetime) -> tuple[Champion, ...]:
     champions = []
     for name in model_names(ws):
-        version = as_int(read_json(ws.registry_dir / name / "champion.json").get("version"))
-        created = None
-        if version is not None:
-            created = parse_time(
-                read_json(ws.registry_dir / name / f"v{version}" / "metadata.json").get("created")
-            )
+        version, created_text = champion_created(ws, name)
+        created = parse_time(created_text)
         age = (now - created).total_seconds() / 86400 if created else None
         champions.append(Champion(name, version, created, age))
     return tuple(champions)
@@ -219,7 +215,7 @@ __all__ = [
     "load_drift",
     "load_jobs",
     "load_kpis",
-    "load_model",
+    "load_model_view",
     "load_models",
     "parse_time",
 ]

@@ -1,12 +1,10 @@
-"""What the dashboard reads from files: state/daemon.json and the registry folders."""
+"""What the dashboard reads from the owners of files: the registry, and the daemon's state and lock."""
 
 from __future__ import annotations
 
 import json
-from pathlib import Path
 from typing import Any
 
-from engine.atomic import pid_alive
 from engine.dashboard.model import (
     DaemonState,
     HistoryRow,
@@ -15,15 +13,22 @@ from engine.dashboard.model import (
     VersionRow,
     parse_time,
 )
+from engine.errors import ShopctlError
+from engine.registry import Registry, headline_metric
+from engine.scheduling.control import daemon_running
+from engine.scheduling.paths import state_path
 from engine.workspace import Workspace
 
 
 def load_daemon(ws: Workspace) -> DaemonState:
-    """state/daemon.json read as the daemon wrote it; running only while its pid is alive."""
-    try:
-        payload = json.loads((ws.state_dir / "daemon.json").read_text())
-    except (OSError, ValueError):
+    """The daemon as `daemon status` sees it: running while it holds the daemon lock (a stale daemon.json never
+    counts); pid, start, heartbeat and next runs from the state file it rewrites."""
+    if not daemon_running(ws):
         return DaemonState(False, None, None, None)
+    try:
+        payload = json.loads(state_path(ws).read_text())
+    except (OSError, ValueError):
+        payload = {}
     pid = payload.get("pid")
     jobs = tuple(
         ScheduledJob(str(job.get("id", "")), str(job.get("trigger", "")), parse_time(job.get("next_run")))
@@ -31,7 +36,7 @@ def load_daemon(ws: Workspace) -> DaemonState:
         if isinstance(job, dict)
     )
     return DaemonState(
-        pid_alive(pid),
+        True,
         pid if isinstance(pid, int) else None,
         parse_time(payload.get("started")),
         parse_time(payload.get("heartbeat")),
@@ -39,51 +44,40 @@ def load_daemon(ws: Workspace) -> DaemonState:
     )
 
 
-def read_json(path: Path) -> dict[str, Any]:
-    try:
-        value = json.loads(path.read_text())
-    except (OSError, ValueError):
-        return {}
-    return value if isinstance(value, dict) else {}
-
-
-def model_names(ws: Workspace) -> list[str]:
-    if not ws.registry_dir.is_dir():
-        return []
-    return sorted(p.name for p in ws.registry_dir.iterdir() if p.is_dir() and not p.name.startswith("."))
-
-
-def _version_number(path: Path) -> int | None:
-    name = path.name
-    return int(name[1:]) if name.startswith("v") and name[1:].isdigit() else None
-
-
 def as_int(value: Any) -> int | None:
     return value if isinstance(value, int) and not isinstance(value, bool) else None
 
 
-def _primary_metric(metrics: dict[str, Any]) -> str:
-    validation = metrics.get("validation") or {}
-    for name in ("roc_auc", "rmse", "pr_auc", "r2", "mae", "log_loss"):
-        if name in validation:
-            return name
-    return next(iter(validation), "")
+def _metadata(registry: Registry, name: str, version: int) -> dict[str, Any]:
+    """A version's metadata, {} when the file is missing or altered (the models screen still lists it)."""
+    try:
+        return registry.get(name, version).metadata
+    except ShopctlError:
+        return {}
 
 
-def load_model(ws: Workspace, name: str) -> ModelView:
+def model_names(ws: Workspace) -> list[str]:
+    return Registry(ws).names()
+
+
+def champion_created(ws: Workspace, name: str) -> tuple[int | None, str | None]:
+    """A model's champion version and when that version was created."""
+    registry = Registry(ws)
+    version = registry.champion(name)
+    return version, (_metadata(registry, name, version).get("created") if version is not None else None)
+
+
+def load_model_view(ws: Workspace, name: str) -> ModelView:
     """One model's versions (metrics, parity, champion mark) and its promotion history, newest first."""
-    folder = ws.registry_dir / name
-    champion = as_int(read_json(folder / "champion.json").get("version"))
+    registry = Registry(ws)
+    champion = registry.champion(name)
     versions: list[VersionRow] = []
     task = ""
-    for version_dir in folder.iterdir() if folder.is_dir() else ():
-        number = _version_number(version_dir)
-        if number is None or not version_dir.is_dir():
-            continue
-        meta = read_json(version_dir / "metadata.json")
+    for number in reversed(registry.versions(name)):
+        meta = _metadata(registry, name, number)
         task = task or str(meta.get("task", ""))
         metrics = meta.get("metrics") or {}
-        metric = _primary_metric(metrics)
+        metric = headline_metric(metrics)
         versions.append(
             VersionRow(
                 number,
@@ -96,30 +90,20 @@ def load_model(ws: Workspace, name: str) -> ModelView:
                 number == champion,
             )
         )
-    versions.sort(key=lambda row: row.version, reverse=True)
-    history: list[HistoryRow] = []
-    try:
-        lines = (folder / "history.jsonl").read_text().splitlines()
-    except OSError:
-        lines = []
-    for line in lines:
-        try:
-            entry = json.loads(line)
-        except ValueError:
-            continue
-        history.append(
-            HistoryRow(
-                parse_time(entry.get("at")),
-                str(entry.get("who", "")),
-                str(entry.get("action", "")),
-                as_int(entry.get("from")),
-                as_int(entry.get("to")),
-                str(entry.get("why") or ""),
-            )
+    history = [
+        HistoryRow(
+            parse_time(entry.get("at")),
+            str(entry.get("who", "")),
+            str(entry.get("action", "")),
+            as_int(entry.get("from")),
+            as_int(entry.get("to")),
+            str(entry.get("why") or ""),
         )
+        for entry in registry.history(name)
+    ]
     history.reverse()
     return ModelView(name, task, champion, tuple(versions), tuple(history))
 
 
 def load_models(ws: Workspace) -> tuple[ModelView, ...]:
-    return tuple(load_model(ws, name) for name in model_names(ws))
+    return tuple(load_model_view(ws, name) for name in model_names(ws))

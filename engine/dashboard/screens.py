@@ -30,7 +30,10 @@ from engine.dashboard.reads import (
     resolve_now,
     rows_at,
 )
+from engine.errors import ShopctlError
+from engine.scheduling.triggers import describe_trigger
 from engine.store.db import Store
+from engine.store.jobs import last_run, recent_runs
 from engine.workspace import Workspace
 
 
@@ -143,15 +146,12 @@ def _seconds(start: datetime | None, end: datetime | None) -> float | None:
     return max((end - start).total_seconds(), 0.0)
 
 
-def _describe_trigger(job: Any) -> str:
-    if job.trigger == "cron":
-        return f"cron {job.cron}"
-    seconds = (job.seconds or 0) + (job.minutes or 0) * 60 + (job.hours or 0) * 3600
-    if seconds and seconds % 3600 == 0:
-        return f"every {seconds / 3600:g}h"
-    if seconds and seconds % 60 == 0:
-        return f"every {seconds / 60:g}m"
-    return f"every {seconds:g}s"
+def _describe_trigger(job_id: str, config: Any) -> str:
+    """The trigger as `daemon status` describes it ('interval 900s', 'cron 0 3 * * 1')."""
+    try:
+        return describe_trigger(job_id, config)
+    except ShopctlError as error:
+        return f"invalid: {error}"
 
 
 def read_jobs(store: Store, ws: Workspace, now: datetime, daemon: DaemonState) -> JobsView:
@@ -160,12 +160,11 @@ def read_jobs(store: Store, ws: Workspace, now: datetime, daemon: DaemonState) -
     jobs = []
     for job_id in sorted(set(configured) | set(scheduled)):
         config = configured.get(job_id)
-        last = store.query("SELECT * FROM job_runs WHERE job_id = ? ORDER BY started DESC LIMIT 1", (job_id,))
-        last_row = last[0] if last else None
+        last_row = last_run(store, job_id)
         started = parse_time(last_row["started"]) if last_row else None
         finished = parse_time(last_row["finished"]) if last_row else None
         running = last_row is not None and last_row["status"] == "running"
-        trigger = _describe_trigger(config) if config else scheduled[job_id].trigger
+        trigger = _describe_trigger(job_id, config) if config else scheduled[job_id].trigger
         jobs.append(
             JobRow(
                 job_id,
@@ -178,7 +177,7 @@ def read_jobs(store: Store, ws: Workspace, now: datetime, daemon: DaemonState) -
             )
         )
     runs = []
-    for r in store.query("SELECT * FROM job_runs ORDER BY id DESC LIMIT ?", (JOB_RUN_ROWS,)):
+    for r in recent_runs(store, limit=JOB_RUN_ROWS):
         started, finished = parse_time(r["started"]), parse_time(r["finished"])
         seconds = _seconds(started, now if r["status"] == "running" else finished)
         runs.append(
