@@ -56,7 +56,9 @@ from engine.dashboard.screens import (
     read_jobs,
     read_kpis,
 )
+from engine.store.alerts import open_counts
 from engine.store.db import Store
+from engine.store.metrics import monitored_through
 from engine.workspace import Workspace
 
 
@@ -131,14 +133,11 @@ def _dashboard(
             ", ".join(models), drifting, len(drift.features), share, status, drift.window_end
         )
     counts = dict.fromkeys(SEVERITIES, 0)
-    for row in store.query(
-        "SELECT severity, count(*) AS n FROM alerts WHERE state = 'open' GROUP BY severity"
-    ):
-        counts[row["severity"]] = row["n"]
+    counts.update(open_counts(store))
     jobs = [job for job in daemon.jobs if job.next_run is not None] if daemon.running else []
     monitor_jobs = [job for job in jobs if job.id == "monitor"] or jobs
     next_check = min(monitor_jobs, key=lambda job: job.next_run) if monitor_jobs else None  # type: ignore[arg-type, return-value]
-    runs = store.query("SELECT max(window_end) AS through, max(finished) AS finished FROM monitor_runs")
+    through, finished = monitored_through(store)
     drift_scope = f"model:{drift.features[0].model}" if drift.features else ""
     return Dashboard(
         now=now,
@@ -148,8 +147,8 @@ def _dashboard(
         open_alerts=tuple(counts.items()),
         champions=_champions(ws, now),
         next_check=next_check,
-        data_through=parse_time(runs[0]["through"]) if runs else None,
-        last_run_finished=parse_time(runs[0]["finished"]) if runs else None,
+        data_through=parse_time(through),
+        last_run_finished=parse_time(finished),
         daemon=daemon,
         conversion_series=read_series(store, "conversion_rate", "overall", since, "realized"),
         quality_metric=quality_metric,

@@ -14,6 +14,7 @@ from engine.dashboard.model import (
     parse_time,
 )
 from engine.store.db import Store
+from engine.store.metrics import latest_window_end, series_rows, window_rows
 from engine.workspace import Workspace
 
 
@@ -57,28 +58,17 @@ def read_series(
     store: Store, metric: str, scope: str, since: datetime, kind: str | None = None
 ) -> tuple[Point, ...]:
     """One metric's points since a moment, through the metrics_series index; a re-run window counts once."""
-    sql = "SELECT id, window_end, value, lower, upper FROM metrics WHERE metric = ? AND scope = ? AND window_end >= ?"
-    parameters: tuple[Any, ...] = (metric, scope, since.isoformat())
-    if kind is not None:
-        sql += " AND kind = ?"
-        parameters += (kind,)
-    rows = _latest_per_window(store.query(sql, parameters))
+    rows = _latest_per_window(series_rows(store, metric, scope, since.isoformat(), kind))
     return tuple(Point(parse_time(r["window_end"]), r["value"], r["lower"], r["upper"]) for r in rows)  # type: ignore[arg-type]
 
 
 def latest_window(store: Store, metric: str, scope_like: str = "%") -> str | None:
-    row = store.query(
-        "SELECT max(window_end) AS end_ FROM metrics WHERE metric = ? AND scope LIKE ?", (metric, scope_like)
-    )
-    return row[0]["end_"] if row else None
+    return latest_window_end(store, metric, scope_like)
 
 
 def rows_at(store: Store, metric_like: str, scope_like: str, window_end: str) -> list[dict[str, Any]]:
     """The newest row per (metric, scope, model, kind) in one window."""
-    rows = store.query(
-        "SELECT * FROM metrics WHERE metric LIKE ? AND scope LIKE ? AND window_end = ? ORDER BY id",
-        (metric_like, scope_like, window_end),
-    )
+    rows = window_rows(store, metric_like, scope_like, window_end)
     newest: dict[tuple[str, str, str, str], dict[str, Any]] = {}
     for row in rows:
         newest[(row["metric"], row["scope"], row["model"], row["kind"])] = row

@@ -32,6 +32,7 @@ from engine.dashboard.reads import (
 )
 from engine.errors import ShopctlError
 from engine.scheduling.triggers import describe_trigger
+from engine.store.alerts import newest_alerts
 from engine.store.db import Store
 from engine.store.jobs import last_run, recent_runs
 from engine.workspace import Workspace
@@ -109,8 +110,7 @@ _SEVERITY_ORDER = {name: index for index, name in enumerate(SEVERITIES)}
 
 
 def read_alerts(store: Store, limit: int) -> tuple[AlertRow, ...]:
-    rows = store.query("SELECT * FROM alerts WHERE state != 'resolved' ORDER BY id DESC LIMIT ?", (limit,))
-    rows += store.query("SELECT * FROM alerts WHERE state = 'resolved' ORDER BY id DESC LIMIT ?", (limit,))
+    rows = newest_alerts(store, limit)
     alerts = [
         AlertRow(
             r["id"],

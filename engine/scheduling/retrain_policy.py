@@ -14,6 +14,7 @@ from typing import Any
 from engine.monitoring.performance import METRICS
 from engine.retrain import last_retrain_key, retrain, unsupported_reason
 from engine.store import open_store
+from engine.store.alerts import held_alerts
 from engine.store.jobs import iso, kv_get, parse_iso, utc_now
 from engine.workspace import Workspace
 
@@ -53,11 +54,7 @@ def retrain_on_schedule(ws: Workspace, name: str, *, who: str = "daemon") -> dic
 def open_retrain_alerts(ws: Workspace, name: str) -> list[dict[str, Any]]:
     """Open drift or performance alerts of a model that have held for at least on_alert_runs runs."""
     runs = ws.settings.retrain.on_alert_runs
-    rows = open_store(ws).query(
-        "SELECT * FROM alerts WHERE model = ? AND state IN ('open', 'acknowledged') AND severity != 'info' "
-        "AND consecutive >= ?",
-        (name, runs),
-    )
+    rows = held_alerts(open_store(ws), model=name, min_consecutive=runs)
     found = []
     for row in rows:
         try:

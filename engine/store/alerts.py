@@ -122,3 +122,24 @@ def query_deliveries(store: Store, *, alert_id: int | None = None) -> list[dict[
     if alert_id is None:
         return store.query("SELECT * FROM deliveries ORDER BY id")
     return store.query("SELECT * FROM deliveries WHERE alert_id = ? ORDER BY id", (alert_id,))
+
+
+def open_counts(store: Store) -> dict[str, int]:
+    """Open alerts per severity (severities without one are absent)."""
+    rows = store.query("SELECT severity, count(*) AS n FROM alerts WHERE state = 'open' GROUP BY severity")
+    return {row["severity"]: row["n"] for row in rows}
+
+
+def newest_alerts(store: Store, limit: int) -> list[dict[str, Any]]:
+    """The newest `limit` alerts that are not resolved, then the newest `limit` resolved ones (raw rows)."""
+    rows = store.query("SELECT * FROM alerts WHERE state != 'resolved' ORDER BY id DESC LIMIT ?", (limit,))
+    return rows + store.query("SELECT * FROM alerts WHERE state = 'resolved' ORDER BY id DESC LIMIT ?", (limit,))
+
+
+def held_alerts(store: Store, *, model: str, min_consecutive: int) -> list[dict[str, Any]]:
+    """A model's open or acknowledged warning/critical alerts that held for at least min_consecutive runs."""
+    return store.query(
+        "SELECT * FROM alerts WHERE model = ? AND state IN ('open', 'acknowledged') AND severity != 'info' "
+        "AND consecutive >= ?",
+        (model, min_consecutive),
+    )

@@ -203,3 +203,37 @@ def apply_retention(store: Store, days: int, now: datetime | None = None) -> dic
             "DELETE FROM alerts WHERE state = 'resolved' AND resolved < ?", (cutoff,)
         ).rowcount
     return {"runs": runs, "metrics": metrics, "alerts": alerts, "deliveries": deliveries}
+
+
+def series_rows(
+    store: Store, metric: str, scope: str, since: str, kind: str | None = None
+) -> list[dict[str, Any]]:
+    """One metric's rows (id, window_end, value, lower, upper) from since on, through the metrics_series index."""
+    sql = "SELECT id, window_end, value, lower, upper FROM metrics WHERE metric = ? AND scope = ? AND window_end >= ?"
+    parameters: tuple[Any, ...] = (metric, scope, since)
+    if kind is not None:
+        sql += " AND kind = ?"
+        parameters += (kind,)
+    return store.query(sql, parameters)
+
+
+def latest_window_end(store: Store, metric: str, scope_like: str = "%") -> str | None:
+    """The newest window_end stored for a metric (scope a LIKE pattern), or None."""
+    rows = store.query(
+        "SELECT max(window_end) AS end_ FROM metrics WHERE metric = ? AND scope LIKE ?", (metric, scope_like)
+    )
+    return rows[0]["end_"] if rows else None
+
+
+def window_rows(store: Store, metric_like: str, scope_like: str, window_end: str) -> list[dict[str, Any]]:
+    """Every row of one window whose metric and scope match the LIKE patterns, oldest id first."""
+    return store.query(
+        "SELECT * FROM metrics WHERE metric LIKE ? AND scope LIKE ? AND window_end = ? ORDER BY id",
+        (metric_like, scope_like, window_end),
+    )
+
+
+def monitored_through(store: Store) -> tuple[str | None, str | None]:
+    """The newest window end any monitor run covered, and when the last run finished."""
+    rows = store.query("SELECT max(window_end) AS through, max(finished) AS finished FROM monitor_runs")
+    return (rows[0]["through"], rows[0]["finished"]) if rows else (None, None)
