@@ -18,6 +18,7 @@ import sqlite3
 import subprocess
 import sys
 import textwrap
+import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import date, timedelta
@@ -585,6 +586,7 @@ HOLD_STORE = """
     connection.execute("BEGIN EXCLUSIVE")
     print("held", flush=True)
     time.sleep(float(sys.argv[2]))
+    print(time.time(), flush=True)  # the moment the lock is released
     connection.execute("COMMIT")
 """
 
@@ -593,14 +595,17 @@ def test_locked_store_is_waited_for(shop: Path, tmp_path: Path) -> None:
     """Another process holds an exclusive SQLite transaction for a few seconds: the write waits, then succeeds."""
     root = copy_shop(shop, tmp_path)
     assert invoke("alerts", "list", "-w", str(root)).code == 0  # the store exists and is migrated
-    holder = hold(HOLD_STORE, str(root / "state" / "shopctl.db"), "3")
+    holder = hold(HOLD_STORE, str(root / "state" / "shopctl.db"), "5")  # longer than an unblocked run takes
     try:
         outcome = run_shopctl("monitor", "run", "-w", str(root), "--json")
+        ended = time.time()
     finally:
-        holder.wait(timeout=30)
+        released_line, _ = holder.communicate(timeout=30)
     assert outcome.code == 0, outcome.stderr
     assert "locked" not in outcome.stderr and "Traceback" not in outcome.stderr
     assert json.loads(outcome.stdout)["run_id"] >= 1
+    # the run waited for the holder: it ended after the lock was released (an unblocked run ends seconds before)
+    assert ended >= float(released_line.split()[-1])
 
 
 def test_store_locked_too_long_is_one_clear_line(
