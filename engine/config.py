@@ -10,7 +10,15 @@ import tomllib
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    PrivateAttr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from engine.errors import ConfigError
 
@@ -148,10 +156,19 @@ class DriftOverride(Section):
     threshold: float | None = None
 
 
+# Keys that older shopctl versions knew, with why they no longer do anything: a config that has one still loads,
+# and `shopctl config check` (and `monitor run --json`, under "notes") says to remove it.
+DEPRECATED_MONITOR_KEYS = {
+    "min_sessions": (
+        "[monitor] min_sessions is deprecated and ignored: a KPI's volume rule now comes from its statistic "
+        "(low volume widens the band; a check is skipped only when no count could leave it); remove the key"
+    ),
+}
+
+
 class MonitorConfig(Section):
     window: str = "1d"
     baseline_weeks: int = Field(4, ge=1)
-    min_sessions: int = Field(300, ge=0)
     anomaly_z: float = Field(4.0, gt=0)
     volume_tolerance: float = Field(0.5, gt=0, lt=1)
     funnel: list[str] = Field(default_factory=lambda: ["view", "cart", "checkout", "purchase"])
@@ -160,6 +177,30 @@ class MonitorConfig(Section):
     drift_share: float = Field(0.5, gt=0, le=1)
     drift_overrides: dict[str, DriftOverride] = Field(default_factory=dict)
     retention_days: int = Field(400, ge=0)
+
+    _notes: list[str] = PrivateAttr(default_factory=list)
+
+    @model_validator(mode="wrap")
+    @classmethod
+    def _drop_deprecated(cls, data: Any, handler: Any) -> MonitorConfig:
+        """Accept the keys of DEPRECATED_MONITOR_KEYS (validated as before, then ignored) and remember a note."""
+        notes = []
+        if isinstance(data, dict):
+            data = dict(data)
+            for key, note in DEPRECATED_MONITOR_KEYS.items():
+                if key in data:
+                    value = data.pop(key)
+                    if not isinstance(value, int) or isinstance(value, bool) or value < 0:
+                        raise ValueError(f"{key} = {value!r}: deprecated, and not a whole number >= 0; remove it")
+                    notes.append(note)
+        config = handler(data)
+        config._notes = notes
+        return config
+
+    @property
+    def notes(self) -> list[str]:
+        """Deprecation notes for keys the file had that are now ignored."""
+        return list(self._notes)
 
     @field_validator("window")
     @classmethod
@@ -266,6 +307,11 @@ class Settings(Section):
     @property
     def schema(self) -> SchemaConfig:  # noqa: D401 - the section is called [schema] in the file
         return self.schema_
+
+    @property
+    def notes(self) -> list[str]:
+        """Deprecation notes: keys the file had that are accepted but ignored."""
+        return self.monitor.notes
 
     def to_dict(self) -> dict[str, Any]:
         """The effective configuration as plain data, keyed as in config.toml."""

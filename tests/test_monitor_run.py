@@ -68,7 +68,8 @@ def test_stable_shop_run_daily_for_60_days_raises_no_alert(tmp_path: Path) -> No
         judged += sum(row["status"] != "skipped" and row["metric"] == "conversion_rate"
                       for row in _rows(payload, "kpi"))
     assert list_alerts(ws) == []
-    assert judged >= 32 * 4, "the overall and the large segments must actually be judged"
+    # A segment whose expected purchases are so few that even 0 has a tail above Φ(−4) is skipped (uninformative).
+    assert judged >= 32 * 3, "the overall and the large segments must actually be judged"
 
 
 def test_rerun_replaces_and_backfill_keeps_alerts_as_they_are(tmp_path: Path) -> None:

@@ -340,7 +340,7 @@ def _seed_latest_kpis(store: Store, run_id: int, start: datetime, end: datetime,
                 value=baseline * drop,
                 lower=baseline * 0.85,
                 upper=baseline * 1.15,
-                status="critical" if anomaly else "ok",
+                status="critical" if anomaly else ("skipped" if value == "tablet" else "ok"),
                 detail_json={"baseline": baseline, "anomaly": anomaly},
             )
             _metric(

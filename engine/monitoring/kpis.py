@@ -1,21 +1,23 @@
 """Business KPIs straight from events: conversion, funnel, abandonment, order value, per segment, vs a baseline.
 
-Each KPI of the current window is compared with the pooled same-weekday baseline windows. Rates are binomial:
-the band is the score-test acceptance region (the Wilson interval inverted), widened by the baseline's own
-uncertainty and by the over-dispersion the baseline windows show between themselves, so a shop whose days
-differ more than coin flips would does not get an alert every morning.
+Each KPI of the current window is compared with the pooled same-weekday baseline windows, minus those that were
+themselves flagged. Rates get an exact beta-binomial band (engine.monitoring.bands) that carries the window's own
+noise, the baseline's uncertainty and the over-dispersion between baseline windows, so low volume widens the
+band instead of silencing the check, and a shop whose days differ more than coin flips would does not get an
+alert every morning. Means get Welch's t band.
 """
 
 from __future__ import annotations
 
 import functools
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import polars as pl
 
 from engine.config import MonitorConfig
+from engine.monitoring import bands
 from engine.monitoring.windows import Window
 
 # Relative change below which a statistically clear difference is still not worth an alert.
@@ -36,13 +38,6 @@ BAD_DIRECTION = {
     "session_share": "both",
     "sessions": "both",
 }
-
-
-@functools.lru_cache(maxsize=64)
-def _chi2_critical(degrees: int) -> float:
-    from scipy.stats import chi2
-
-    return float(chi2.ppf(0.95, degrees))
 
 
 def wilson_interval(successes: float, trials: float, z: float) -> tuple[float, float]:
@@ -190,68 +185,96 @@ def rate_check(
     baselines: Sequence[tuple[float, float]],
     z: float,
 ) -> dict[str, Any]:
-    """Compare a current rate (successes, trials) with pooled baseline windows; returns value, band and flags."""
+    """Compare a current rate (successes, trials) with pooled baseline windows; returns value, band and flags.
+
+    The band is exact (beta-binomial tails at level Φ(−z) per side), so it widens as trials shrink. A result
+    with a `reason` is uninformative: no trials, or so few that no count could leave the band in the KPI's bad
+    direction (for mix metrics: in either direction).
+    """
     successes, trials = current
+    trials = int(trials)
     value = successes / trials if trials else None
-    base_successes = sum(s for s, _ in baselines)
-    base_trials = sum(n for _, n in baselines)
+    alpha = bands.tail_probability(z)
     detail: dict[str, Any] = {
         "numerator": successes,
         "denominator": trials,
         "baseline_windows": len(baselines),
+        "test": "beta-binomial",
+        "alpha": alpha,
     }
+    result: dict[str, Any] = {"value": value, "lower": None, "upper": None, "detail": detail, "anomaly": None}
     if value is not None:
         detail["ci"] = list(wilson_interval(successes, trials, z))
-    if value is None or base_trials <= 0:
-        return {"value": value, "lower": None, "upper": None, "detail": detail, "anomaly": None}
-    baseline = base_successes / base_trials
-    smoothed = (base_successes + 0.5) / (base_trials + 1)
-    variance = smoothed * (1 - smoothed)
-    populated = [(s, n) for s, n in baselines if n > 0]
-    phi = 1.0
-    if len(populated) >= 2:
-        # Widen only on evidence: a chi-square that four coin-flip windows would rarely give (5% level).
-        chi2 = sum((s - n * smoothed) ** 2 / (n * variance) for s, n in populated)
-        if chi2 > _chi2_critical(len(populated) - 1):
-            phi = min(chi2 / (len(populated) - 1), 10.0)
-    standard_error = math.sqrt(phi * variance * (1 / trials + 1 / base_trials))
-    lower, upper = max(0.0, baseline - z * standard_error), min(1.0, baseline + z * standard_error)
+    prior = bands.predictive(baselines)
+    if prior is None:
+        return result
+    baseline = prior.rate
+    detail.update(baseline=baseline, baseline_trials=prior.trials, overdispersion=prior.dispersion)
+    if value is None:
+        result["reason"] = "no trials in the window (the step's first event never happened)"
+        return result
+    band = bands.rate_band(int(successes), trials, prior.a, prior.b, alpha)
+    lower, upper = band.lower_count / trials, band.upper_count / trials
     anomaly = _flag(value, lower, upper, baseline)
     detail.update(
-        baseline=baseline,
-        z=(value - baseline) / standard_error,
-        overdispersion=phi,
+        z=band.z,
+        p_value=min(band.p_low, band.p_high),
+        band_counts=[band.lower_count, band.upper_count],
         change=(value - baseline) / baseline if baseline else None,
         anomaly=anomaly,
     )
-    return {"value": value, "lower": lower, "upper": upper, "detail": detail, "anomaly": anomaly}
+    bad = BAD_DIRECTION.get(metric, "low")
+    sides = ("low", "high") if bad == "both" else (bad,)
+    if not any(band.side_informative(side, trials) for side in sides):
+        side = sides[0]
+        if side == "low":
+            reason = (
+                f"too few trials to see a drop: with {trials} trials and a baseline rate of {baseline:.3g}, "
+                f"even 0 has P = {band.p_zero:.3g} >= alpha {alpha:.2g}"
+            )
+        else:
+            reason = (
+                f"too few trials to see a rise: with {trials} trials and a baseline rate of {baseline:.3g}, "
+                f"even {trials} of {trials} has P = {band.p_all:.3g} >= alpha {alpha:.2g}"
+            )
+        result["reason"] = reason
+        detail["low_volume"] = True
+    result.update(lower=lower, upper=upper, anomaly=anomaly)
+    return result
 
 
 def mean_check(
     current: tuple[float, float, float], baselines: Sequence[tuple[float, float, float]], z: float
 ) -> dict[str, Any]:
-    """Compare a mean (total, sum of squares, count) with the pooled baseline by a two-sample z band."""
+    """Compare a mean (total, sum of squares, count) with the pooled baseline by Welch's t at level Φ(−z)."""
     total, squares, count = current
     value = total / count if count else None
     base_total = sum(t for t, _, _ in baselines)
     base_squares = sum(q for _, q, _ in baselines)
     base_count = sum(c for _, _, c in baselines)
-    detail: dict[str, Any] = {"count": count, "baseline_windows": len(baselines)}
-    if value is None or base_count <= 1 or count <= 1:
-        return {"value": value, "lower": None, "upper": None, "detail": detail, "anomaly": None}
+    detail: dict[str, Any] = {"count": count, "baseline_windows": len(baselines), "test": "welch-t"}
+    result: dict[str, Any] = {"value": value, "lower": None, "upper": None, "detail": detail, "anomaly": None}
+    if base_count <= 1:
+        return result
     baseline = base_total / base_count
-    base_variance = max(base_squares / base_count - baseline**2, 0.0)
-    variance = max(squares / count - value**2, 0.0)
-    standard_error = math.sqrt(variance / count + base_variance / base_count) or 1e-12
-    lower, upper = baseline - z * standard_error, baseline + z * standard_error
-    anomaly = _flag(value, lower, upper, baseline)
+    detail["baseline"] = baseline
+    if value is None or count <= 1:
+        result["reason"] = f"{int(count)} value(s) in the window: a mean needs 2 to have a spread to judge it by"
+        detail["low_volume"] = True
+        return result
+    base_variance = max(base_squares - base_count * baseline**2, 0.0) / (base_count - 1)
+    variance = max(squares - count * value**2, 0.0) / (count - 1)
+    band = bands.welch_band(value, variance, count, baseline, base_variance, base_count, bands.tail_probability(z))
+    anomaly = _flag(value, band.lower, band.upper, baseline)
     detail.update(
         baseline=baseline,
-        z=(value - baseline) / standard_error,
+        z=band.t,
+        degrees_of_freedom=band.degrees,
         anomaly=anomaly,
         change=(value - baseline) / baseline if baseline else None,
     )
-    return {"value": value, "lower": lower, "upper": upper, "detail": detail, "anomaly": anomaly}
+    result.update(lower=band.lower, upper=band.upper, anomaly=anomaly)
+    return result
 
 
 def _row(
@@ -274,10 +297,35 @@ def _row(
     }
 
 
-def kpi_metrics(counts: pl.DataFrame, config: MonitorConfig, baseline_count: int) -> list[dict[str, Any]]:
-    """Every KPI row for the current window (index 0) against baseline windows 1..baseline_count."""
+def _kept(
+    windows: Sequence[tuple[int, tuple[float, ...]]], flagged: set[int]
+) -> tuple[list[tuple[float, ...]], list[int], bool]:
+    """Baseline windows minus those that were themselves flagged; all of them when every populated one was.
+
+    Returns (kept values, excluded window numbers, whether a lasting change became the new normal).
+    """
+    populated = [(k, item) for k, item in windows if item[-1]]
+    excluded = [k for k, _ in populated if k in flagged]
+    if populated and len(excluded) == len(populated):
+        return [item for _, item in windows], [], True
+    return [item for k, item in windows if k not in flagged], excluded, False
+
+
+def kpi_metrics(
+    counts: pl.DataFrame,
+    config: MonitorConfig,
+    baseline_count: int,
+    flagged: Mapping[tuple[str, str], set[int]] | None = None,
+) -> list[dict[str, Any]]:
+    """Every KPI row for the current window (index 0) against baseline windows 1..baseline_count.
+
+    `flagged` maps (metric, scope) to the baseline windows (1 = a week back) whose own row for it was flagged
+    anomalous when they were judged: those stay out of the baseline, so an incident keeps firing until it ends
+    (unless every baseline window was flagged, when the change has lasted the whole baseline: the new normal).
+    """
     z = config.anomaly_z
     funnel = list(config.funnel)
+    flagged = flagged or {}
     rows: list[dict[str, Any]] = []
     by_scope: dict[str, dict[int, dict[str, Any]]] = {}
     for record in counts.iter_rows(named=True):
@@ -287,17 +335,30 @@ def kpi_metrics(counts: pl.DataFrame, config: MonitorConfig, baseline_count: int
         current = windows.get(0)
         if current is None:
             continue
-        base = [windows[k] for k in range(1, baseline_count + 1) if k in windows]
-        low_volume = current["sessions"] < config.min_sessions
-        reason = (
-            f"{current['sessions']} sessions < min_sessions {config.min_sessions}" if low_volume else None
-        )
-        if not base:
-            reason = reason or "no baseline yet (no data in the same weekday of earlier weeks)"
+        base = [(k, windows[k]) for k in range(1, baseline_count + 1) if k in windows]
+        no_baseline = None if base else "no baseline yet (no data in the same weekday of earlier weeks)"
 
-        def emit(
-            metric: str, result: dict[str, Any], reason: str | None = reason, scope: str = scope
+        def judge(
+            metric: str,
+            check: Any,
+            pick: Any,
+            scope: str = scope,
+            base: list = base,
+            current: dict = current,
+            no_baseline: str | None = no_baseline,
         ) -> None:
+            kept, excluded, renewed = _kept(
+                [(k, pick(record)) for k, record in base], flagged.get((metric, scope), set())
+            )
+            result = check(pick(current), kept)
+            if excluded:
+                result["detail"]["excluded_windows"] = excluded
+            if renewed:
+                result["detail"]["baseline_note"] = (
+                    "every baseline window was itself flagged: the change has lasted the whole baseline and is "
+                    "judged as the new normal"
+                )
+            reason = no_baseline or result.get("reason")
             status = "skipped" if reason else _status(metric, result["anomaly"])
             if reason:
                 result["detail"]["anomaly"] = None
@@ -311,42 +372,30 @@ def kpi_metrics(counts: pl.DataFrame, config: MonitorConfig, baseline_count: int
             "detail": {"events": current["events"]},
         }
         if base:
-            mean = sum(b["sessions"] for b in base) / len(base)
+            mean = sum(b["sessions"] for _, b in base) / len(base)
             volume["detail"]["baseline"] = mean
         rows.append(_row("sessions", scope, volume, "ok"))
         for metric, numerator, denominator in _rate_definitions(funnel):
-            result = rate_check(
+            judge(
                 metric,
-                (current.get(numerator) or 0, current.get(denominator) or 0),
-                [(b.get(numerator) or 0, b.get(denominator) or 0) for b in base],
-                z,
+                functools.partial(rate_check, metric, z=z),
+                lambda r, n=numerator, d=denominator: (r.get(n) or 0, r.get(d) or 0),
             )
-            emit(metric, result)
-        emit(
+        judge(
             "average_order_value",
-            mean_check(
-                (current["revenue"], current["revenue_sq"], current["orders"]),
-                [(b["revenue"], b["revenue_sq"], b["orders"]) for b in base],
-                z,
-            ),
+            functools.partial(mean_check, z=z),
+            lambda r: (r["revenue"], r["revenue_sq"], r["orders"]),
         )
-        emit(
+        judge(
             "revenue_per_session",
-            mean_check(
-                (current["revenue"], current["revenue_sq"], current["sessions"]),
-                [(b["revenue"], b["revenue_sq"], b["sessions"]) for b in base],
-                z,
-            ),
+            functools.partial(mean_check, z=z),
+            lambda r: (r["revenue"], r["revenue_sq"], r["sessions"]),
         )
         if scope != "overall":
-            emit(
+            judge(
                 "session_share",
-                rate_check(
-                    "session_share",
-                    (current["sessions"], current["total"]),
-                    [(b["sessions"], b["total"]) for b in base],
-                    z,
-                ),
+                functools.partial(rate_check, "session_share", z=z),
+                lambda r: (r["sessions"], r["total"]),
             )
     return rows
 
@@ -365,9 +414,11 @@ def predicted_conversion_rows(
     segments: Sequence[str],
     model: str,
     z: float,
-    min_sessions: int,
 ) -> list[dict[str, Any]]:
-    """Mean predicted conversion vs actual conversion per scope; warns when the prediction leaves the Wilson band."""
+    """Mean predicted conversion vs actual conversion per scope; warns when the prediction leaves the Wilson band.
+
+    The Wilson interval widens by itself as sessions shrink, so small segments are judged, not skipped.
+    """
     current = sessions.filter(pl.col("window") == 0).join(scores, on="session_id", how="inner")
     if current.is_empty():
         return []
@@ -382,9 +433,7 @@ def predicted_conversion_rows(
         successes = int(part["has_purchase"].sum())
         predicted = float(part["score"].mean())
         lower, upper = wilson_interval(successes, trials, z)
-        status = (
-            "skipped" if trials < min_sessions else ("warning" if not lower <= predicted <= upper else "ok")
-        )
+        status = "warning" if not lower <= predicted <= upper else "ok"
         rows.append(
             {
                 "check_name": "kpi",

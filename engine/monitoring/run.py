@@ -346,7 +346,7 @@ def _model_checks(
             rows += [
                 {**row, "model": name}
                 for row in kpis.predicted_conversion_rows(
-                    sessions, score_frame, monitor.segments, name, monitor.anomaly_z, monitor.min_sessions
+                    sessions, score_frame, monitor.segments, name, monitor.anomaly_z
                 )
             ]
     return rows, info
@@ -369,6 +369,33 @@ def _session_table(ws: Workspace, events: pl.LazyFrame, window: Window) -> pl.Da
     return table.filter(
         (pl.col("session_start") >= window.start) & (pl.col("session_start") < window.data_end)
     ).collect()
+
+
+def flagged_baselines(store: Any, baselines: list[Window]) -> dict[tuple[str, str], set[int]]:
+    """(metric, scope) -> the baseline windows (1 = the newest) whose own stored KPI row was flagged anomalous.
+
+    Those windows stay out of the baseline, so a two-week incident is judged against the weeks before it in
+    its second week too, instead of being absorbed by a baseline that already holds it.
+    """
+    if not baselines:
+        return {}
+    number = {iso(window.end): position for position, window in enumerate(baselines, start=1)}
+    stored = query_metrics(
+        store,
+        check_name="kpi",
+        model="",
+        kind="realized",
+        since=iso(min(window.end for window in baselines) - timedelta(microseconds=1)),
+        until=iso(max(window.end for window in baselines)),
+        window_length_seconds=baselines[0].length.total_seconds(),
+    )
+    flagged: dict[tuple[str, str], set[int]] = {}
+    for row in stored:
+        position = number.get(row["window_end"])
+        if position is None or row["status"] == "skipped" or not (row["detail"] or {}).get("anomaly"):
+            continue
+        flagged.setdefault((row["metric"], row["scope"]), set()).add(position)
+    return flagged
 
 
 def _apply_cusum(store: Any, rows: list[dict[str, Any]], window: Window) -> None:
@@ -523,7 +550,7 @@ def run_monitor(
         history = events.select("user_id", "event_time")
         sessions = kpis.session_frame(scoped, [current, *baselines], segments, monitor.funnel, history)
         counts = kpis.segment_counts(sessions, segments, monitor.funnel)
-        rows += kpis.kpi_metrics(counts, monitor, len(baselines))
+        rows += kpis.kpi_metrics(counts, monitor, len(baselines), flagged_baselines(store, baselines))
         names = [model] if model else _champions(ws)
         if names:
             table = _session_table(ws, events, current)

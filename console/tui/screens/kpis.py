@@ -48,7 +48,6 @@ class KpisScreen(ConsoleScreen):
 
     def show_data(self, data: ConsoleData) -> None:
         kpis = data.kpis
-        min_sessions = self.console.settings.monitor.min_sessions
         window = f"{kpis.window_end:%Y-%m-%d}" if kpis.window_end else "-"
         kpi_table = self.query_one("#kpi-table", VimTable)
         kpi_table.border_title = (
@@ -80,9 +79,7 @@ class KpisScreen(ConsoleScreen):
                     pct(row.value),
                     pct(row.baseline),
                     delta(row.delta),
-                    "LOW VOLUME"
-                    if row.sessions is not None and row.sessions < min_sessions
-                    else _verdict(row),
+                    "LOW VOLUME" if row.status == "skipped" else _verdict(row),
                 ),
             )
             for row in kpis.segments
