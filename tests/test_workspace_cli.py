@@ -30,6 +30,17 @@ def test_config_check_reports_bad_key_with_exit_2(tmp_path: Path) -> None:
     assert "monitr" in result.stderr and "Traceback" not in result.output
 
 
+def test_config_check_accepts_the_deprecated_min_sessions_and_says_to_remove_it(tmp_path: Path) -> None:
+    runner.invoke(app, ["init", str(tmp_path)])
+    config = tmp_path / "config.toml"
+    config.write_text(config.read_text().replace("[monitor]\n", "[monitor]\nmin_sessions = 300\n", 1))
+    result = runner.invoke(app, ["config", "check", "-w", str(tmp_path), "--json"])
+    assert result.exit_code == 0, result.output
+    notes = json.loads(result.stdout)["notes"]
+    assert len(notes) == 1 and "[monitor] min_sessions is deprecated and ignored" in notes[0]
+    assert "[monitor] min_sessions is deprecated" in result.stderr  # shown literally, not as markup
+
+
 def test_not_a_workspace_is_exit_2(tmp_path: Path) -> None:
     result = runner.invoke(app, ["config", "check", "-w", str(tmp_path / "nowhere")])
     assert result.exit_code == 2

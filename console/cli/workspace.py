@@ -6,6 +6,7 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
+from rich.markup import escape
 
 from console.cli.common import JsonOption, WorkspaceOption, emit, guarded, info, out, workspace_from
 from engine.workspace import init_workspace
@@ -64,7 +65,14 @@ def config_check(workspace: WorkspaceOption = None, as_json: JsonOption = False)
     Example: shopctl config check -w ./myshop
     """
     ws = workspace_from(workspace)
-    emit({"config": str(ws.config_path), "valid": True}, as_json, lambda: out.print(f"{ws.config_path}: OK"))
+    notes = ws.settings.notes
+    for note in notes:
+        info(escape(f"{ws.config_path}: {note}"))
+    emit(
+        {"config": str(ws.config_path), "valid": True, "notes": notes},
+        as_json,
+        lambda: out.print(f"{ws.config_path}: OK"),
+    )
 
 
 def _toml_value(value: object) -> str:
