@@ -179,3 +179,29 @@ def test_a_future_window_is_refused_and_a_stored_future_mark_does_not_silence_al
     assert not during["backfill"]
     assert during["firing"] and {alert["state"] for alert in during["alerts"]} == {"open"}
     assert alerts_at_or_above(during, "warning")
+
+
+def test_two_week_payment_failure_keeps_firing_until_it_ends(tmp_path: Path) -> None:
+    """Checkout → purchase at 45% on every device for 14 days: flagged on its first day, still flagged a week
+    later (its first day, the same weekday of the baseline, is kept out of the baseline), quiet once it ends."""
+    change = START + timedelta(days=28)
+    ws, truth = _shop(tmp_path, 46, "payment_failure", 1500, change)
+    assert truth["end_day"] == (change + timedelta(days=14)).isoformat() and truth["segment"] == {}
+    firing = {}
+    for offset in (1, 8):  # the incident's first and eighth full day
+        payload = run_monitor(ws, at=change + timedelta(days=offset))
+        funnel = {
+            row["scope"]: row for row in _rows(payload, "kpi") if row["metric"] == "funnel:checkout->purchase"
+        }
+        firing[offset] = {(item["rule"], item["scope"]) for item in payload["firing"]}
+        assert funnel["overall"]["status"] == "warning", (offset, funnel["overall"])
+        assert ("kpi-funnel", "overall") in firing[offset] or ("kpi-conversion", "overall") in firing[offset]
+    eighth = next(row for row in _rows(payload, "kpi") if row["metric"] == "funnel:checkout->purchase"
+                  and row["scope"] == "overall")
+    assert 1 in eighth["detail"]["excluded_windows"]  # last week's incident day is not the baseline
+    after = run_monitor(ws, at=change + timedelta(days=17))  # three days after it ended
+    recovered = next(row for row in _rows(after, "kpi") if row["metric"] == "funnel:checkout->purchase"
+                     and row["scope"] == "overall")
+    # its baseline holds incident days that were never judged (no run on them), so it is wide; it must not fire
+    assert recovered["status"] != "warning", recovered
+    assert ("kpi-funnel", "overall") not in {(item["rule"], item["scope"]) for item in after["firing"]}

@@ -210,3 +210,28 @@ def test_explicit_scenario_day_and_bad_inputs() -> None:
         simulate(5, start="March")
     with pytest.raises(InputError, match="at least 1 day"):
         simulate(0)
+
+
+def test_payment_failure_halves_checkout_to_purchase_for_two_weeks_then_recovers() -> None:
+    from datetime import date, timedelta
+
+    from engine.simulator import simulate
+
+    change = date(2026, 2, 2)
+    sim = simulate(42, seed=5, scenario="payment_failure", start=date(2026, 1, 19), sessions_per_day=1500,
+                   scenario_day=change)
+    truth = sim.ground_truth
+    assert truth["change_day"] == change.isoformat()
+    assert truth["end_day"] == (change + timedelta(days=14)).isoformat()
+    sessions = _sessions(sim.events).filter(pl.col("checked_out"))
+    day = pl.col("start").dt.date()
+    rate = {
+        name: sessions.filter(condition)["purchased"].mean()
+        for name, condition in {
+            "before": day < change,
+            "during": (day >= change) & (day < change + timedelta(days=14)),
+            "after": day >= change + timedelta(days=14),
+        }.items()
+    }
+    assert 0.35 < rate["during"] / rate["before"] < 0.55  # 45% of purchases go through
+    assert 0.85 < rate["after"] / rate["before"] < 1.15  # recovered (about 900 checkouts after: ±7% is 2 se)

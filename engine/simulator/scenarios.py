@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime, time
+from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 
-SCENARIOS = ("stable", "traffic_shift", "price_change", "checkout_outage", "tracking_bug")
+SCENARIOS = ("stable", "traffic_shift", "price_change", "checkout_outage", "payment_failure", "tracking_bug")
 
 
 @dataclass(frozen=True)
@@ -17,8 +17,9 @@ class Scenario:
     campaign_share: float = 0.0  # extra campaign sessions as a share of the usual daily sessions
     campaign_intent: float = 0.0  # shift of the campaign sessions' purchase intent (log-odds scale)
     price_factor: dict[str, float] = field(default_factory=dict)  # category -> price multiplier
-    outage_device: str | None = None  # device whose checkout -> purchase step fails
+    outage_device: str | None = None  # device whose checkout -> purchase step fails ("all": every device)
     outage_keep: float = 1.0  # share of purchases that still go through during the outage
+    outage_days: int | None = None  # how long the outage lasts (None: until the end of the data)
     dropped_event_type: str | None = None  # event type that stops arriving
 
 
@@ -27,6 +28,7 @@ SCENARIO_SETTINGS = {
     "traffic_shift": Scenario("traffic_shift", campaign_share=0.6, campaign_intent=-1.2),
     "price_change": Scenario("price_change", price_factor={"electronics": 1.35, "computers": 1.35}),
     "checkout_outage": Scenario("checkout_outage", outage_device="mobile", outage_keep=0.08),
+    "payment_failure": Scenario("payment_failure", outage_device="all", outage_keep=0.45, outage_days=14),
     "tracking_bug": Scenario("tracking_bug", dropped_event_type="cart"),
 }
 
@@ -106,6 +108,26 @@ def describe(scenario: Scenario, change: date | None) -> dict[str, Any]:
                     "expected_relative_change": round(scenario.outage_keep - 1.0, 4),
                 },
                 {"metric": "conversion_rate", "scope": f"segment:device={device}", "direction": "down"},
+            ],
+        }
+    if scenario.name == "payment_failure":
+        end = change + timedelta(days=scenario.outage_days or 0)
+        return when | {
+            "end_day": end.isoformat(),
+            "end_time": day_start(end).isoformat().replace("+00:00", "Z"),
+            "segment": {},
+            "what": (
+                f"the payment step fails for {scenario.outage_days} days on every device: only "
+                f"{scenario.outage_keep:.0%} of the usual purchases go through from checkout, then it recovers"
+            ),
+            "changes": [
+                {
+                    "metric": "funnel:checkout->purchase",
+                    "scope": "overall",
+                    "expected_relative_change": round(scenario.outage_keep - 1.0, 4),
+                    "until": end.isoformat(),
+                },
+                {"metric": "conversion_rate", "scope": "overall", "direction": "down", "until": end.isoformat()},
             ],
         }
     event_type = scenario.dropped_event_type

@@ -211,7 +211,11 @@ def draw_funnel(
     mobile = sessions["device"] == MOBILE
     keep = np.ones(n_sessions)
     if scenario.outage_device is not None:
-        outage = changed & (sessions["device"] == DEVICES.index(scenario.outage_device))
+        outage = changed.copy()
+        if scenario.outage_device != "all":
+            outage &= sessions["device"] == DEVICES.index(scenario.outage_device)
+        if scenario.outage_days is not None and change_index is not None:
+            outage &= sessions["day"] < change_index + scenario.outage_days
         keep = np.where(outage, scenario.outage_keep, 1.0)
 
     has_cart = stream(seed, "cart").random(n_sessions) < _sigmoid(
