@@ -14,13 +14,13 @@ import re
 import shutil
 import uuid
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from functools import cached_property
 from importlib import metadata as importlib_metadata
 from pathlib import Path
 from typing import Any
 
 from engine.atomic import _fsync_dir, atomic_write_json
+from engine.clock import now_text
 from engine.errors import InputError, IntegrityError, NotFoundError
 from engine.faults import fault_point
 from engine.locks import workspace_lock
@@ -40,10 +40,6 @@ def headline_metric(metrics: dict[str, Any], part: str = "validation") -> str:
     """The metric a version is judged by in listings: the first of HEADLINE_METRICS it reports."""
     figures = metrics.get(part) or {}
     return next((name for name in HEADLINE_METRICS if name in figures), next(iter(figures), ""))
-
-
-def _now() -> str:
-    return datetime.now(UTC).isoformat(timespec="seconds")
 
 
 def sha256_hex(payload: bytes) -> str:
@@ -268,7 +264,7 @@ class Registry:
                 metadata = {}
             missing.append(
                 {
-                    "at": metadata.get("created") or _now(),
+                    "at": metadata.get("created") or now_text(),
                     "who": metadata.get("created_by") or "unknown",
                     "action": "register",
                     "from": None,
@@ -348,7 +344,7 @@ class Registry:
                 "name": name,
                 "version": version,
                 "sha256": sha256_hex(onnx_bytes),
-                "created": metadata.get("created") or _now(),
+                "created": metadata.get("created") or now_text(),
                 "created_by": metadata.get("created_by") or who,
             }
             staging = model_folder / f"{STAGING_PREFIX}{uuid.uuid4().hex}"
@@ -481,7 +477,7 @@ class Registry:
             if current is not None and current != version:
                 previous.append(current)
         change_id = uuid.uuid4().hex
-        since = _now()
+        since = now_text()
         details: dict[str, Any] = {"forced": True} if forced else {}
         # Write-ahead: the pointer carries what its history line will say, so a crash between the two writes
         # leaves a line that history() derives and the next write under the lock stores (_reconcile).
@@ -526,7 +522,7 @@ class Registry:
         **details: Any,
     ) -> dict[str, Any]:
         entry = {
-            "at": at or _now(),
+            "at": at or now_text(),
             "who": who,
             "action": action,
             "from": from_version,

@@ -170,9 +170,10 @@ def retrain(
 
     Example: shopctl retrain conversion --dry-run
     """
+    from engine.clock import operator
     from engine.retrain import retrain as run_retrain
 
-    result = run_retrain(workspace_from(workspace), name, dry_run=dry_run, force=force, who="cli")
+    result = run_retrain(workspace_from(workspace), name, dry_run=dry_run, force=force, who=operator("cli"))
 
     def human() -> None:
         metric = result.get("metric", "")

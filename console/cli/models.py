@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import getpass
 from typing import Annotated, Any
 
 import typer
@@ -15,10 +14,9 @@ WhyOption = Annotated[str, typer.Option("--why", help="Why the change is made (k
 
 
 def _who() -> str:
-    try:
-        return f"cli:{getpass.getuser()}"
-    except (KeyError, OSError):
-        return "cli"
+    from engine.clock import operator
+
+    return operator("cli")
 
 
 def _metric_text(metrics: dict[str, Any]) -> str:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import getpass
 import math
 from enum import StrEnum
 from pathlib import Path
@@ -213,9 +212,10 @@ def alerts_ack(
 
     Example: shopctl alerts ack 12 --by alice
     """
+    from engine.clock import operator
     from engine.monitoring.alerts import acknowledge
 
-    alert = acknowledge(workspace_from(workspace), alert_id, who or getpass.getuser())
+    alert = acknowledge(workspace_from(workspace), alert_id, operator("cli", who))
     emit(
         alert,
         as_json,

@@ -69,6 +69,7 @@ def train_command(
 
     Example: shopctl train shoppers --table online_shoppers_intention.csv --target Revenue
     """
+    from engine.clock import operator
     from engine.train_run import parse_candidates, train_and_register  # polars, numpy: loaded when it runs
 
     ws = workspace_from(workspace)
@@ -94,7 +95,7 @@ def train_command(
             cutoff=cutoff,
             horizon_days=None if horizon is None else parse_days(horizon, source="--horizon"),
             promote=not no_promote,
-            who="cli",
+            who=operator("cli"),
             progress=report,
         )
     emit(payload, as_json, lambda: _print_summary(payload))

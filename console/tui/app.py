@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import getpass
-import os
 from collections.abc import Iterable
 from datetime import datetime
 from pathlib import Path
@@ -241,12 +239,6 @@ def make_app(
 ) -> ShopctlApp:
     """The console for a workspace; `now` pins the clock (tests, screenshots), `who` names the operator."""
     ws = workspace if isinstance(workspace, Workspace) else open_workspace(workspace)
-    operator = who or os.environ.get("SHOPCTL_USER") or _login_name()
-    return ShopctlApp(ws, settings or ws.settings, now=now, who=operator)
+    from engine.clock import operator
 
-
-def _login_name() -> str:
-    try:
-        return getpass.getuser()
-    except (KeyError, OSError):
-        return "tui"
+    return ShopctlApp(ws, settings or ws.settings, now=now, who=operator("tui", who))

@@ -7,9 +7,10 @@ import fnmatch
 import operator
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
+from engine.clock import now_text
 from engine.errors import ConfigError, InputError, NotFoundError
 from engine.monitoring import sinks
 from engine.store import alerts as alert_store
@@ -285,10 +286,6 @@ def _held_for(store: Store, rule: Rule, row: dict[str, Any], window_end: str, le
     return held
 
 
-def _now() -> str:
-    return datetime.now(UTC).isoformat(timespec="seconds")
-
-
 def evaluate(
     ws: Workspace,
     store: Store,
@@ -350,7 +347,7 @@ def _transition(
     window_end: str,
     cooldown: timedelta,
 ) -> int | None:
-    now = _now()
+    now = now_text()
     active = alert_store.active_alert(store, **key)
     if active and not condition:
         alert_store.update_alert(store, active["id"], {"state": "resolved", "resolved": now, "updated": now})
@@ -409,7 +406,7 @@ def acknowledge(ws: Workspace, alert_id: int, who: str) -> dict[str, Any]:
             f"alert {alert_id} is already resolved ({alert['resolved']}); nothing to acknowledge"
         )
     if alert["state"] == "open":
-        now = _now()
+        now = now_text()
         alert_store.update_alert(
             store,
             alert["id"],
@@ -423,7 +420,7 @@ def raise_info_alert(
 ) -> dict:
     """Record an informational alert (e.g. a retrain decision) and send it to the sinks, network ones too."""
     store = open_store(ws)
-    now = _now()
+    now = now_text()
     alert_id = alert_store.insert_alert(
         store,
         {

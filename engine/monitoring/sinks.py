@@ -18,9 +18,9 @@ import sys
 import threading
 import time
 import uuid
-from datetime import UTC, datetime
 from typing import Any
 
+from engine.clock import now_text
 from engine.config import AlertsConfig
 from engine.monitoring.webhook import DeliveryFailed, DeliveryRefused, post_json
 from engine.store import outbox
@@ -33,10 +33,6 @@ COMMAND_TIMEOUT_SECONDS = 30.0
 NETWORK_SINKS = ("webhook", "command")  # queued in the outbox, sent by drain_outbox
 MIN_ATTEMPT_SECONDS = 0.05  # a drain starts no attempt with less time than this left
 LEASE_MARGIN_SECONDS = 30.0  # a claim outlives the drain's budget by this much
-
-
-def _now() -> str:
-    return datetime.now(UTC).isoformat(timespec="seconds")
 
 
 def alert_payload(alert: dict[str, Any]) -> dict[str, Any]:
@@ -152,7 +148,7 @@ def deliver(
     for sink in config.sinks:
         if sink in NETWORK_SINKS:
             outbox.enqueue(
-                store, alert_id=alert.get("id"), sink=sink, payload=payload, at=_now(), now=time.time()
+                store, alert_id=alert.get("id"), sink=sink, payload=payload, at=now_text(), now=time.time()
             )
             records.append({"sink": sink, "status": "queued", "attempts": 0, "error": None})
             continue
@@ -166,7 +162,7 @@ def deliver(
             error = f"{sink}: {type(failure).__name__}: {failure}"
         status = "failed" if error else "delivered"
         record_delivery(
-            store, alert_id=alert.get("id"), sink=sink, status=status, attempts=1, error=error, at=_now()
+            store, alert_id=alert.get("id"), sink=sink, status=status, attempts=1, error=error, at=now_text()
         )
         records.append({"sink": sink, "status": status, "attempts": 1, "error": error})
     return records
@@ -215,6 +211,6 @@ def drain_outbox(
             outbox.retry_later(
                 store, item, claimant, attempts=attempts, error=error or "", next_attempt=next_attempt
             )
-        elif outbox.finish(store, item, claimant, status=status, attempts=attempts, error=error, at=_now()):
+        elif outbox.finish(store, item, claimant, status=status, attempts=attempts, error=error, at=now_text()):
             counts[status] += 1
     return {**counts, "queued": outbox.queued_count(store)}

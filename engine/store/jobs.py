@@ -12,23 +12,10 @@ from datetime import UTC, datetime
 from typing import Any
 
 from engine.atomic import pid_alive
+from engine.clock import iso, utc_now
 from engine.store.db import Store
 
 RUN_STATUSES = ("running", "ok", "failed", "skipped", "interrupted")
-
-
-def utc_now() -> datetime:
-    """The current time, timezone-aware UTC."""
-    return datetime.now(UTC)
-
-
-def iso(moment: datetime | None) -> str | None:
-    """ISO-8601 text (UTC, microseconds kept) of a datetime, or None."""
-    if moment is None:
-        return None
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=UTC)
-    return moment.astimezone(UTC).isoformat()
 
 
 def parse_iso(text: str | None) -> datetime | None:
