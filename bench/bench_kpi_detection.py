@@ -29,7 +29,10 @@ from engine.monitoring.run import run_monitor
 from engine.simulator import simulate
 from engine.workspace import init_workspace
 
-START = date(2025, 1, 6)  # a Monday
+# A Monday about 200 days back: recent enough that the store's retention (`[monitor] retention_days`) keeps every
+# stored verdict, which the baseline exclusion reads back.
+_BACK = date.today() - timedelta(days=200)
+START = _BACK - timedelta(days=_BACK.weekday())
 STEP = "funnel:checkout->purchase"
 
 
@@ -123,7 +126,7 @@ def main() -> None:
                     flush=True,
                 )
         print(
-            f"\ncommand: python bench/bench_kpi_detection.py --volumes {' '.join(f'{v:g}' for v in args.volumes)} "
+            f"\nsimulation starts {START.isoformat()}; command: python bench/bench_kpi_detection.py --volumes {' '.join(f'{v:g}' for v in args.volumes)} "
             f"--windows {' '.join(map(str, args.windows))} --seed {args.seed}"
         )
     finally:
