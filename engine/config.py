@@ -191,7 +191,9 @@ class MonitorConfig(Section):
                 if key in data:
                     value = data.pop(key)
                     if not isinstance(value, int) or isinstance(value, bool) or value < 0:
-                        raise ValueError(f"{key} = {value!r}: deprecated, and not a whole number >= 0; remove it")
+                        raise ValueError(
+                            f"{key} = {value!r}: deprecated, and not a whole number >= 0; remove it"
+                        )
                     notes.append(note)
         config = handler(data)
         config._notes = notes

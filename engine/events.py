@@ -316,9 +316,9 @@ def _with_marker(frame: pl.DataFrame, dimensions: list[str]) -> pl.DataFrame:
 def _scan_with_marker(files: list[Path], dimensions: list[str]) -> pl.LazyFrame:
     """Stored parts with the derived-session marker (parts written before it existed read as False)."""
     schema = {**event_schema(dimensions), DERIVED_SESSION: pl.Boolean()}
-    return pl.scan_parquet(files, schema=schema, missing_columns="insert", extra_columns="ignore").with_columns(
-        pl.col(DERIVED_SESSION).fill_null(False)
-    )
+    return pl.scan_parquet(
+        files, schema=schema, missing_columns="insert", extra_columns="ignore"
+    ).with_columns(pl.col(DERIVED_SESSION).fill_null(False))
 
 
 def publish_events(ws: Workspace, staged: StagedEvents) -> None:

@@ -365,7 +365,9 @@ class Registry:
                     name, action="register", who=who, why=why, from_version=None, to_version=version
                 )
                 if promote:
-                    self._switch(name, version, action="promote", who=who, why=why or "registered as champion")
+                    self._switch(
+                        name, version, action="promote", who=who, why=why or "registered as champion"
+                    )
             except BaseException:
                 # A full disk (or Ctrl-C) after the rename must not leave a half-registered version behind.
                 self._undo_register(name, version, old_pointer, history_size)

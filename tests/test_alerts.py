@@ -33,9 +33,19 @@ def _workspace(tmp_path: Path, alerts_toml: str = "") -> Workspace:
 
 
 def _fresh(hours: float | None, status: str = "ok") -> dict:
-    return {"check_name": "quality", "metric": "freshness_hours", "scope": "overall", "model": "",
-            "kind": "realized", "value": hours, "lower": None, "upper": None, "threshold": 26.0,
-            "status": status, "detail": {}}
+    return {
+        "check_name": "quality",
+        "metric": "freshness_hours",
+        "scope": "overall",
+        "model": "",
+        "kind": "realized",
+        "value": hours,
+        "lower": None,
+        "upper": None,
+        "threshold": 26.0,
+        "status": status,
+        "detail": {},
+    }
 
 
 def _end(day: int) -> str:
@@ -96,50 +106,85 @@ def test_without_cooldown_a_new_alert_opens(tmp_path: Path) -> None:
 
 
 def test_for_n_consecutive_runs(tmp_path: Path) -> None:
-    ws = _workspace(tmp_path, "rules = [{ name = 'stale', metric = 'freshness_hours', op = '>', "
-                              "threshold = 26, for = 2, severity = 'critical' }]\n")
+    ws = _workspace(
+        tmp_path,
+        "rules = [{ name = 'stale', metric = 'freshness_hours', op = '>', "
+        "threshold = 26, for = 2, severity = 'critical' }]\n",
+    )
     store = open_store(ws)
 
     def run(day: int, hours: float) -> list[dict]:
         rows = [_fresh(hours)]
         firing = evaluate(ws, store, rows, window_end=_end(day), length_seconds=DAY_SECONDS)
-        save_run(store, model="", model_version=None, source="events", window_start=_end(day - 1),
-                 window_end=_end(day), started=_end(day), finished=_end(day), status="ok", summary={},
-                 metrics=rows)
+        save_run(
+            store,
+            model="",
+            model_version=None,
+            source="events",
+            window_start=_end(day - 1),
+            window_end=_end(day),
+            started=_end(day),
+            finished=_end(day),
+            status="ok",
+            summary={},
+            metrics=rows,
+        )
         return firing
 
     assert run(2, 30.0) == []
     assert run(3, 1.0) == []
     assert run(4, 30.0) == []
     firing = run(5, 35.0)
-    assert [(item["rule"], item["severity"], item["held_for"]) for item in firing] == [("stale", "critical", 2)]
+    assert [(item["rule"], item["severity"], item["held_for"]) for item in firing] == [
+        ("stale", "critical", 2)
+    ]
     assert list_alerts(ws, open_only=True)[0]["severity"] == "critical"
 
 
 def test_kpi_rule_fires_on_the_bad_direction_only(tmp_path: Path) -> None:
     ws = _workspace(tmp_path)
     store = open_store(ws)
-    base = {"check_name": "kpi", "scope": "segment:device=mobile", "model": "", "kind": "realized",
-            "lower": 0.02, "upper": 0.04, "threshold": None}
+    base = {
+        "check_name": "kpi",
+        "scope": "segment:device=mobile",
+        "model": "",
+        "kind": "realized",
+        "lower": 0.02,
+        "upper": 0.04,
+        "threshold": None,
+    }
     rows = [
-        {**base, "metric": "conversion_rate", "value": 0.001, "status": "warning",
-         "detail": {"baseline": 0.03, "anomaly": "low", "change": -0.97}},
-        {**base, "metric": "funnel:view->cart", "value": 0.09, "status": "ok",
-         "detail": {"baseline": 0.06, "anomaly": "high"}},
+        {
+            **base,
+            "metric": "conversion_rate",
+            "value": 0.001,
+            "status": "warning",
+            "detail": {"baseline": 0.03, "anomaly": "low", "change": -0.97},
+        },
+        {
+            **base,
+            "metric": "funnel:view->cart",
+            "value": 0.09,
+            "status": "ok",
+            "detail": {"baseline": 0.06, "anomaly": "high"},
+        },
     ]
     firing = evaluate(ws, store, rows, window_end=_end(2), length_seconds=DAY_SECONDS)
     assert [(item["rule"], item["scope"]) for item in firing] == [("kpi-conversion", "segment:device=mobile")]
     assert "▼ 96.7%" in firing[0]["message"] and "0.10%" in firing[0]["message"]
 
 
-@pytest.mark.parametrize(("rule", "fragment"), [
-    ({"metric": "x", "thresold": 1}, "unknown key 'thresold'"),
-    ({"threshold": 1}, "needs a metric"),
-    ({"metric": "x", "threshold": 1, "severity": "loud"}, "severity"),
-    ({"metric": "x"}, "give a threshold"),
-    ({"metric": "x", "test": "drop"}, "needs a numeric threshold"),
-    ({"metric": "x", "threshold": 1, "for": 0}, "for must be"),
-])
+@pytest.mark.parametrize(
+    ("rule", "fragment"),
+    [
+        ({"metric": "x", "thresold": 1}, "unknown key 'thresold'"),
+        ({"threshold": 1}, "needs a metric"),
+        ({"metric": "x", "threshold": 1, "severity": "loud"}, "severity"),
+        ({"metric": "x"}, "give a threshold"),
+        ({"metric": "x", "test": "drop"}, "needs a numeric threshold"),
+        ({"metric": "x", "threshold": 1, "for": 0}, "for must be"),
+    ],
+)
 def test_bad_rules_name_the_rule_and_key(rule: dict, fragment: str) -> None:
     with pytest.raises(ConfigError, match=r"rules\[0\]") as caught:
         parse_rules([rule])
@@ -149,8 +194,16 @@ def test_bad_rules_name_the_rule_and_key(rule: dict, fragment: str) -> None:
 def test_default_rules_cover_the_issue() -> None:
     names = {rule.name for rule in parse_rules([])}
     assert len(names) == len(DEFAULT_RULES) + len(ALWAYS_RULES)
-    assert {"kpi-conversion", "kpi-funnel", "drift-share", "feature-drift", "auc-drop", "data-freshness",
-            "volume", "quarantine-rate"} <= names
+    assert {
+        "kpi-conversion",
+        "kpi-funnel",
+        "drift-share",
+        "feature-drift",
+        "auc-drop",
+        "data-freshness",
+        "volume",
+        "quarantine-rate",
+    } <= names
 
 
 def test_acknowledge_and_info_alerts(tmp_path: Path) -> None:
@@ -167,21 +220,32 @@ def test_acknowledge_and_info_alerts(tmp_path: Path) -> None:
         acknowledge(ws, alert_id, "alice")
     with pytest.raises(NotFoundError, match="alert 999"):
         acknowledge(ws, 999, "alice")
-    info = raise_info_alert(ws, "retrain", "retrained shop_conversion: v2 beats v1", scope="model:shop",
-                            model="shop")
+    info = raise_info_alert(
+        ws, "retrain", "retrained shop_conversion: v2 beats v1", scope="model:shop", model="shop"
+    )
     assert info["severity"] == "info" and info["state"] == "open"
     assert _log_lines(ws)[-1]["message"].startswith("retrained")
 
 
 def test_rules_can_test_a_detail_field(tmp_path: Path) -> None:
-    ws = _workspace(tmp_path, "rules = [{ name = 'drift', metric = 'drift_score', field = 'severity', "
-                              "op = '>=', threshold = 2 }]\n")
+    ws = _workspace(
+        tmp_path,
+        "rules = [{ name = 'drift', metric = 'drift_score', field = 'severity', "
+        "op = '>=', threshold = 2 }]\n",
+    )
     store = open_store(ws)
 
     def drift(severity: float) -> dict:
-        return {"check_name": "drift", "metric": "drift_score", "scope": "feature:channel", "model": "conv",
-                "kind": "realized", "value": 0.1 * severity, "status": "warning",
-                "detail": {"severity": severity, "method": "jensenshannon"}}
+        return {
+            "check_name": "drift",
+            "metric": "drift_score",
+            "scope": "feature:channel",
+            "model": "conv",
+            "kind": "realized",
+            "value": 0.1 * severity,
+            "status": "warning",
+            "detail": {"severity": severity, "method": "jensenshannon"},
+        }
 
     assert evaluate(ws, store, [drift(1.4)], window_end=_end(2), length_seconds=DAY_SECONDS) == []
     (firing,) = evaluate(ws, store, [drift(2.5)], window_end=_end(3), length_seconds=DAY_SECONDS)
@@ -193,5 +257,12 @@ def test_the_integrity_rule_is_always_on_even_when_config_lists_its_own_rules() 
     assert [rule.name for rule in rules] == ["mine", "model-integrity"]
     integrity = rules[1]
     assert integrity.severity == "critical"
-    assert integrity.fires({"metric": "model_integrity", "scope": "model:m", "check_name": "integrity",
-                            "status": "critical", "value": 0.0})
+    assert integrity.fires(
+        {
+            "metric": "model_integrity",
+            "scope": "model:m",
+            "check_name": "integrity",
+            "status": "critical",
+            "value": 0.0,
+        }
+    )

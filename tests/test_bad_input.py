@@ -156,7 +156,9 @@ def files(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     )
     pl.DataFrame({"a": [1.0, 2.0]}).write_parquet(folder / "unrelated.parquet")
     os.mkfifo(folder / "pipe.csv")  # a FIFO with no writer: reading it would block forever
-    return {name.split(".")[0]: folder / name for name in [*made, "table.csv", "unrelated.parquet", "pipe.csv"]}
+    return {
+        name.split(".")[0]: folder / name for name in [*made, "table.csv", "unrelated.parquet", "pipe.csv"]
+    }
 
 
 # -- every command outside a workspace ----------------------------------------------------------------
@@ -249,7 +251,9 @@ CONFIG_CASES = {
         ("config.toml", "monitor.window", "'abc'", "1d"),
     ),
     "zero delivery deadline": (
-        lambda text: text.replace("\nwebhook_deadline_seconds = 10.0\n", "\nwebhook_deadline_seconds = 0\n", 1),
+        lambda text: text.replace(
+            "\nwebhook_deadline_seconds = 10.0\n", "\nwebhook_deadline_seconds = 0\n", 1
+        ),
         ("config.toml", "alerts.webhook_deadline_seconds", "greater than 0"),
     ),
 }
@@ -302,7 +306,9 @@ CASES: dict[str, Case] = {
     ),
     "ingest json array": Case(lambda s, f: ["ingest", str(f["array"])], ("array.json", "JSON Lines")),
     "ingest broken gzip": Case(lambda s, f: ["ingest", str(f["bad"])], ("bad.csv.gz", "gzip")),
-    "ingest FIFO": Case(lambda s, f: ["ingest", str(f["pipe"])], ("pipe.csv", "named pipe", "not a regular file")),
+    "ingest FIFO": Case(
+        lambda s, f: ["ingest", str(f["pipe"])], ("pipe.csv", "named pipe", "not a regular file")
+    ),
     "ingest NUL byte": Case(lambda s, f: ["ingest", str(f["nul"])], ("nul.csv", "line 3", "NUL byte")),
     "ingest bad JSON Lines line": Case(
         lambda s, f: ["ingest", str(f["broken_line"])], ("broken_line.jsonl", "line 2", "not a JSON object")
@@ -390,15 +396,20 @@ CASES: dict[str, Case] = {
         lambda s, f: ["models", "rollback", "conversion"], ("no previous champion", "models promote")
     ),
     # names are validated before they become paths (issue 17 §14)
-    "models promote path name": Case(lambda s, f: ["models", "promote", "../../etc", "1"], ("'../../etc'", "not valid")),
+    "models promote path name": Case(
+        lambda s, f: ["models", "promote", "../../etc", "1"], ("'../../etc'", "not valid")
+    ),
     "models rollback path name": Case(lambda s, f: ["models", "rollback", "../x"], ("'../x'", "not valid")),
     "models show path name": Case(lambda s, f: ["models", "show", "a/b"], ("'a/b'", "not valid")),
-    "retrain path name": Case(lambda s, f: ["retrain", "../../etc", "--dry-run"], ("'../../etc'", "not valid")),
+    "retrain path name": Case(
+        lambda s, f: ["retrain", "../../etc", "--dry-run"], ("'../../etc'", "not valid")
+    ),
     "score path name": Case(
         lambda s, f: ["score", "../up", "-i", str(f["unrelated"]), "-o", "-"], ("'../up'", "not valid")
     ),
     "train path name": Case(
-        lambda s, f: ["train", "../up", "--table", str(f["table"]), "--target", "bought"], ("'../up'", "not valid")
+        lambda s, f: ["train", "../up", "--table", str(f["table"]), "--target", "bought"],
+        ("'../up'", "not valid"),
     ),
     "monitor path model": Case(lambda s, f: ["monitor", "run", "--model", "../up"], ("'../up'", "not valid")),
     "retrain unknown model": Case(lambda s, f: ["retrain", "nosuch", "--dry-run"], ("'nosuch'",)),
@@ -417,10 +428,21 @@ CASES: dict[str, Case] = {
         lambda s, f: ["monitor", "run", "--at", "2030-01-01"], ("--at 2030-01-01", "ends after now")
     ),
     "monitor ancient --at": Case(
-        lambda s, f: ["monitor", "run", "--at", "0001-01-01", "--json"], ("--at 0001-01-01", "too early"), json=True
+        lambda s, f: ["monitor", "run", "--at", "0001-01-01", "--json"],
+        ("--at 0001-01-01", "too early"),
+        json=True,
     ),
     "monitor --input future --at": Case(
-        lambda s, f: ["monitor", "run", "--input", str(f["unrelated"]), "--model", "conversion", "--at", "2099-05-01"],
+        lambda s, f: [
+            "monitor",
+            "run",
+            "--input",
+            str(f["unrelated"]),
+            "--model",
+            "conversion",
+            "--at",
+            "2099-05-01",
+        ],
         ("--at 2099-05-01", "ends after now"),
     ),
     "monitor unknown model": Case(lambda s, f: ["monitor", "run", "--model", "nosuch"], ("'nosuch'",)),
@@ -445,7 +467,8 @@ CASES: dict[str, Case] = {
         lambda s, f: ["alerts", "deliver", "--deadline", "0"], ("--deadline 0", "above 0")
     ),
     "alerts deliver endless --deadline": Case(
-        lambda s, f: ["alerts", "deliver", "--deadline", "inf", "--json"], ("--deadline inf", "at most 3600"),
+        lambda s, f: ["alerts", "deliver", "--deadline", "inf", "--json"],
+        ("--deadline inf", "at most 3600"),
         json=True,
     ),
     "daemon run-now unknown job": Case(
@@ -700,9 +723,12 @@ def _poisoned(sessions_table: Path, tmp_path: Path, values: dict[int, float], na
     return path
 
 
-@pytest.mark.parametrize("values", [{3: float("inf")}, dict.fromkeys(range(1000), 1e39)], ids=["one-inf", "all-1e39"])
-def test_score_never_writes_nan_silently(values: dict[int, float], shop: Path, sessions_table: Path,
-                                          tmp_path: Path) -> None:
+@pytest.mark.parametrize(
+    "values", [{3: float("inf")}, dict.fromkeys(range(1000), 1e39)], ids=["one-inf", "all-1e39"]
+)
+def test_score_never_writes_nan_silently(
+    values: dict[int, float], shop: Path, sessions_table: Path, tmp_path: Path
+) -> None:
     """Issue 17 §4: one inf cell gave a NaN row, 1e39 everywhere gave 1,000 NaN scores, exit 0 and no word."""
     import polars as pl
 
@@ -711,22 +737,36 @@ def test_score_never_writes_nan_silently(values: dict[int, float], shop: Path, s
     outcome = invoke("score", "conversion", "-i", str(poisoned), "-o", str(out), "-w", str(shop), "--json")
     assert outcome.code == 0, outcome.stderr
     payload = json.loads(outcome.stdout)
-    assert payload["invalid_rows"] == len(values) and payload["invalid_by_column"] == {"n_events": len(values)}
+    assert payload["invalid_rows"] == len(values) and payload["invalid_by_column"] == {
+        "n_events": len(values)
+    }
     assert payload["on_invalid"] == "null" and payload["null_scores"] == len(values)
     assert "warning:" in outcome.stderr and "n_events" in outcome.stderr
     scores = pl.read_parquet(out).get_column("score")
     assert scores.is_nan().sum() == 0 and scores.null_count() == len(values)
     assert scores.len() == 1000
 
-    missing = invoke("score", "conversion", "-i", str(poisoned), "-o", str(out), "-w", str(shop), "--json",
-                     "--on-invalid", "missing")
+    missing = invoke(
+        "score",
+        "conversion",
+        "-i",
+        str(poisoned),
+        "-o",
+        str(out),
+        "-w",
+        str(shop),
+        "--json",
+        "--on-invalid",
+        "missing",
+    )
     assert missing.code == 0 and json.loads(missing.stdout)["invalid_rows"] == len(values)
     scored = pl.read_parquet(out).get_column("score")
     assert scored.null_count() == 0 and scored.is_nan().sum() == 0
 
     out.unlink()
-    failed = invoke("score", "conversion", "-i", str(poisoned), "-o", str(out), "-w", str(shop),
-                    "--on-invalid", "fail")
+    failed = invoke(
+        "score", "conversion", "-i", str(poisoned), "-o", str(out), "-w", str(shop), "--on-invalid", "fail"
+    )
     line = assert_one_line_error(failed, "poisoned.csv", "'n_events'", "not a finite float32", "--on-invalid")
     assert f"row {min(values) + 1}:" in line
     assert not out.exists()

@@ -102,7 +102,9 @@ def test_a_file_dropped_in_the_inbox_twice_is_stored_once(tmp_path: Path) -> Non
     assert scan_events(ws).collect().height == stored[0]
 
 
-def test_inbox_files_whose_names_are_not_utf8_are_ingested_or_failed_never_left_running(tmp_path: Path) -> None:
+def test_inbox_files_whose_names_are_not_utf8_are_ingested_or_failed_never_left_running(
+    tmp_path: Path,
+) -> None:
     """Issue 17 §7: a name with a byte that is not UTF-8 made polars fail and the job row stay 'running'."""
     from engine.events import scan_events
     from engine.store import open_store
@@ -111,7 +113,9 @@ def test_inbox_files_whose_names_are_not_utf8_are_ingested_or_failed_never_left_
     inbox = ws.inbox_dir
     inbox.mkdir(parents=True, exist_ok=True)
     good = Path(os.fsdecode(bytes(inbox) + b"/caf\xe9-events.csv"))
-    good.write_text("event_time,event_type,user_id,session_id,product_id\n2026-03-01T10:00:00Z,view,u1,s1,p1\n")
+    good.write_text(
+        "event_time,event_type,user_id,session_id,product_id\n2026-03-01T10:00:00Z,view,u1,s1,p1\n"
+    )
     bad = Path(os.fsdecode(bytes(inbox) + b"/bad\xff.csv"))
     bad.write_bytes(b"\x00\x01 not an event log \xff\x00")
     for path in (good, bad):

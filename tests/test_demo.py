@@ -52,7 +52,9 @@ def test_demo_builds_a_working_shop(demo_runs) -> None:
     assert scores.height == sessions.height == first["scoring"]["rows"]
     assert scores["score"].is_between(0, 1).all() and set(scores["model_version"]) == {1}
     assert first["monitoring"]["ran"] is True and first["monitoring"]["run_id"]
-    windows = open_store(ws).query("SELECT window_end FROM monitor_runs WHERE source = 'events' ORDER BY window_end")
+    windows = open_store(ws).query(
+        "SELECT window_end FROM monitor_runs WHERE source = 'events' ORDER BY window_end"
+    )
     assert len(windows) == 3, "the demo monitors its last three days so the console has history to chart"
     assert any("daemon start" in line for line in first["next"])
 

@@ -131,7 +131,9 @@ def test_windows_hold_about_a_fixed_number_of_events() -> None:
     assert window_days_for(first, end, 10 * EVENTS_PER_WINDOW) == 3  # 30 days, 10 windows' worth: 3 days each
     assert window_days_for(first, end, 1_000) == MAX_WINDOW_DAYS
     assert window_days_for(first, end, 1_000 * EVENTS_PER_WINDOW) == 1
-    assert window_days_for(first, end, 10_000_000, events_per_window=2_000_000) == 6  # [features] window_events
+    assert (
+        window_days_for(first, end, 10_000_000, events_per_window=2_000_000) == 6
+    )  # [features] window_events
 
 
 def test_session_table_is_written_in_time_order(workspace) -> None:

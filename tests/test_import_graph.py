@@ -157,7 +157,9 @@ def test_the_graph_sees_function_level_and_string_imports_but_not_type_checking(
         "    importlib.import_module('engine.d')\n"
         "from . import sibling\n"
     )
-    modules = {name: tmp_path / "x.py" for name in ("engine.a", "engine.b", "engine.c", "engine.d", "engine.sibling")}
+    modules = {
+        name: tmp_path / "x.py" for name in ("engine.a", "engine.b", "engine.c", "engine.d", "engine.sibling")
+    }
     ours = {name for name in _imported_names("engine.a", source, modules) if name.startswith("engine.")}
     assert ours == {"engine.b", "engine.d", "engine.sibling"}
     assert len(import_graph()) > 100

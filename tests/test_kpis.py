@@ -87,8 +87,10 @@ def test_counts_rates_and_visitor_type_are_exact() -> None:
     assert metrics[("conversion_rate", "overall")]["status"] == "skipped"
 
 
-@pytest.mark.parametrize(("successes", "trials", "confidence"), [(0, 10, 0.95), (3, 40, 0.95), (17, 250, 0.99),
-                                                                  (250, 250, 0.9), (45, 1500, 0.999937)])
+@pytest.mark.parametrize(
+    ("successes", "trials", "confidence"),
+    [(0, 10, 0.95), (3, 40, 0.95), (17, 250, 0.99), (250, 250, 0.9), (45, 1500, 0.999937)],
+)
 def test_wilson_interval_matches_scipy(successes: int, trials: int, confidence: float) -> None:
     z = norm.ppf(1 - (1 - confidence) / 2)
     reference = binomtest(successes, trials).proportion_ci(confidence_level=confidence, method="wilson")

@@ -22,7 +22,9 @@ CHANGE = START + timedelta(days=33)
 @pytest.fixture(scope="module")
 def shop(tmp_path_factory: pytest.TempPathFactory) -> str:
     ws, _ = init_workspace(tmp_path_factory.mktemp("cli-shop"))
-    sim = simulate(35, seed=11, scenario="checkout_outage", start=START, sessions_per_day=1500, scenario_day=CHANGE)
+    sim = simulate(
+        35, seed=11, scenario="checkout_outage", start=START, sessions_per_day=1500, scenario_day=CHANGE
+    )
     commit_events(ws, sim.events, "sim")
     return str(ws.root)
 
@@ -37,7 +39,9 @@ def test_run_json_contract_and_fail_on(shop: str) -> None:
     code, stdout, _ = _invoke("monitor", "run", "-w", shop, "--at", at, "--json")
     assert code == 0
     payload = json.loads(stdout)
-    assert payload["window"]["start"].startswith(CHANGE.isoformat()) and payload["window"]["end"].startswith(at)
+    assert payload["window"]["start"].startswith(CHANGE.isoformat()) and payload["window"]["end"].startswith(
+        at
+    )
     assert {check["name"] for check in payload["checks"]} >= {"quality", "kpi"}
     for check in payload["checks"]:
         assert {"name", "status", "metrics"} <= set(check)
@@ -62,12 +66,22 @@ def test_alerts_history_and_report(shop: str) -> None:
     code, _, stderr = _invoke("alerts", "ack", "9999", "-w", shop)
     assert code == 2 and "alert 9999 does not exist" in stderr
 
-    code, stdout, _ = _invoke("monitor", "history", "-w", shop, "--metric", "conversion_rate",
-                              "--scope", "segment:device=*", "--json")
+    code, stdout, _ = _invoke(
+        "monitor",
+        "history",
+        "-w",
+        shop,
+        "--metric",
+        "conversion_rate",
+        "--scope",
+        "segment:device=*",
+        "--json",
+    )
     rows = json.loads(stdout)
     assert code == 0 and {row["scope"] for row in rows} >= {"segment:device=mobile", "segment:device=desktop"}
-    code, stdout, _ = _invoke("monitor", "history", "-w", shop, "--metric", "conversion_rate", "--scope",
-                              "overall")
+    code, stdout, _ = _invoke(
+        "monitor", "history", "-w", shop, "--metric", "conversion_rate", "--scope", "overall"
+    )
     # The mobile outage drags overall conversion down 59%: the exact band flags it (WARN), or it is OK.
     assert code == 0 and ("▼" in stdout or "▲" in stdout) and ("OK" in stdout or "WARN" in stdout)
 

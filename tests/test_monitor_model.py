@@ -24,7 +24,9 @@ CHANGE = START + timedelta(days=29)
 def shop(tmp_path_factory: pytest.TempPathFactory) -> Workspace:
     """A shop whose champion was trained before a traffic shift; the events after it arrive later."""
     ws, _ = init_workspace(tmp_path_factory.mktemp("model-shop"))
-    sim = simulate(32, seed=5, scenario="traffic_shift", start=START, sessions_per_day=700, scenario_day=CHANGE)
+    sim = simulate(
+        32, seed=5, scenario="traffic_shift", start=START, sessions_per_day=700, scenario_day=CHANGE
+    )
     change = datetime(CHANGE.year, CHANGE.month, CHANGE.day, tzinfo=UTC)
     commit_events(ws, sim.events.filter(pl.col("event_time") < change), "before")
     train_and_register(ws, "conv", task="conversion", candidates="logistic", who="test")
@@ -64,9 +66,11 @@ def test_traffic_shift_drifts_channel_and_device(shop: Workspace) -> None:
 def test_input_batch_estimated_then_realized(shop: Workspace, tmp_path: Path) -> None:
     dims = list(shop.settings.schema.dimensions)
     start = datetime(CHANGE.year, CHANGE.month, CHANGE.day, tzinfo=UTC) + timedelta(days=1)
-    table = session_features(scan_events(shop), dims).filter(
-        (pl.col("session_start") >= start) & (pl.col("session_start") < start + timedelta(days=1))
-    ).collect()
+    table = (
+        session_features(scan_events(shop), dims)
+        .filter((pl.col("session_start") >= start) & (pl.col("session_start") < start + timedelta(days=1)))
+        .collect()
+    )
     batch = tmp_path / "batch.parquet"
     table.drop("converted").write_parquet(batch)
     first = run_monitor(shop, model="conv", input_path=batch)
@@ -82,7 +86,9 @@ def test_input_batch_estimated_then_realized(shop: Workspace, tmp_path: Path) ->
     assert second["run_id"] == first["run_id"]
     history = metric_history(shop, metric="roc_auc", model="conv", since=start.date().isoformat())
     assert {row["kind"] for row in history if row["window_end"] == second["window"]["end"]} == {
-        "estimated", "realized"}
+        "estimated",
+        "realized",
+    }
 
 
 def test_input_needs_a_model_and_a_readable_file(shop: Workspace, tmp_path: Path) -> None:
@@ -94,4 +100,3 @@ def test_input_needs_a_model_and_a_readable_file(shop: Workspace, tmp_path: Path
         path = tmp_path / "x.csv"
         path.write_text("a\n1\n")
         run_monitor(shop, model="nope", input_path=path)
-

@@ -16,11 +16,23 @@ from engine.workspace import Workspace, init_workspace
 START = date(2026, 1, 5)
 
 
-def _shop(tmp_path: Path, days: int, scenario: str, sessions_per_day: float, change: date | None = None,
-          seed: int = 11) -> tuple[Workspace, dict]:
+def _shop(
+    tmp_path: Path,
+    days: int,
+    scenario: str,
+    sessions_per_day: float,
+    change: date | None = None,
+    seed: int = 11,
+) -> tuple[Workspace, dict]:
     ws, _ = init_workspace(tmp_path / scenario)
-    sim = simulate(days, seed=seed, scenario=scenario, start=START, sessions_per_day=sessions_per_day,
-                   scenario_day=change)
+    sim = simulate(
+        days,
+        seed=seed,
+        scenario=scenario,
+        start=START,
+        sessions_per_day=sessions_per_day,
+        scenario_day=change,
+    )
     commit_events(ws, sim.events, f"sim-{scenario}")
     return ws, sim.ground_truth
 
@@ -38,8 +50,9 @@ def test_checkout_outage_alerts_for_its_segment_in_the_first_full_window(tmp_pat
     during = run_monitor(ws, at=change + timedelta(days=1))
     assert during["window"]["start"].startswith(change.isoformat())
     scopes = {(item["rule"], item["scope"]) for item in during["firing"]}
-    assert scopes & {("kpi-conversion", "segment:device=mobile"),
-                     ("kpi-funnel", "segment:device=mobile")}, scopes
+    assert scopes & {("kpi-conversion", "segment:device=mobile"), ("kpi-funnel", "segment:device=mobile")}, (
+        scopes
+    )
     assert not any("device=desktop" in scope for _, scope in scopes)
     assert during["status"] == "warning"
     assert {alert["state"] for alert in during["alerts"]} == {"open"}
@@ -65,8 +78,9 @@ def test_stable_shop_run_daily_for_60_days_raises_no_alert(tmp_path: Path) -> No
     for offset in range(29, 61):  # every day that has four same-weekday weeks of baseline
         payload = run_monitor(ws, at=START + timedelta(days=offset))
         assert payload["firing"] == [], (offset, payload["firing"])
-        judged += sum(row["status"] != "skipped" and row["metric"] == "conversion_rate"
-                      for row in _rows(payload, "kpi"))
+        judged += sum(
+            row["status"] != "skipped" and row["metric"] == "conversion_rate" for row in _rows(payload, "kpi")
+        )
     assert list_alerts(ws) == []
     # A segment whose expected purchases are so few that even 0 has a tail above Φ(−4) is skipped (uninformative).
     assert judged >= 32 * 3, "the overall and the large segments must actually be judged"
@@ -92,7 +106,9 @@ def test_rerun_replaces_and_backfill_keeps_alerts_as_they_are(tmp_path: Path) ->
     assert {alert["state"] for alert in list_alerts(ws)} == {"open"}
     history = metric_history(ws, metric="conversion_rate", scope="overall")
     assert [row["window_end"][:10] for row in history] == [
-        (change - timedelta(days=2)).isoformat(), (change + timedelta(days=1)).isoformat()]
+        (change - timedelta(days=2)).isoformat(),
+        (change + timedelta(days=1)).isoformat(),
+    ]
 
 
 def test_default_window_is_the_newest_full_day(tmp_path: Path) -> None:
@@ -113,16 +129,35 @@ def test_slow_decline_trips_the_cusum(tmp_path: Path) -> None:
     store = open_store(ws)
 
     def conversion(z: float) -> dict:
-        return {"check_name": "kpi", "metric": "conversion_rate", "scope": "overall", "model": "",
-                "kind": "realized", "value": 0.03, "status": "ok", "detail": {"z": z, "baseline": 0.031}}
+        return {
+            "check_name": "kpi",
+            "metric": "conversion_rate",
+            "scope": "overall",
+            "model": "",
+            "kind": "realized",
+            "value": 0.03,
+            "status": "ok",
+            "detail": {"z": z, "baseline": 0.031},
+        }
 
     for day in range(1, 10):  # nine windows each a little low, none beyond the anomaly band
         end = parse_at(f"2026-03-{day + 1:02d}")
         window = Window(end - timedelta(days=1), end)
         row = conversion(-1.6)
         _apply_cusum(store, [row], window)
-        save_run(store, model="", model_version=None, source="events", window_start=window.start.isoformat(),
-                 window_end=window.end.isoformat(), started="", finished="", status="ok", summary={}, metrics=[row])
+        save_run(
+            store,
+            model="",
+            model_version=None,
+            source="events",
+            window_start=window.start.isoformat(),
+            window_end=window.end.isoformat(),
+            started="",
+            finished="",
+            status="ok",
+            summary={},
+            metrics=[row],
+        )
     assert row["detail"]["cusum_alarm"] and row["status"] == "warning"
     firing = evaluate_rows(ws, store, [row])
     assert firing and "slow decline" in firing[0]["message"]
@@ -171,10 +206,19 @@ def test_a_future_window_is_refused_and_a_stored_future_mark_does_not_silence_al
     with pytest.raises(InputError, match="too early"):
         run_monitor(ws, at="0001-01-01")
     store = open_store(ws)
-    save_run(store, model="", model_version=None, source="events",
-             window_start="2029-12-31T00:00:00+00:00", window_end="2030-01-01T00:00:00+00:00",
-             started="2026-12-01T00:00:00+00:00", finished="2026-12-01T00:00:01+00:00",
-             status="ok", summary={}, metrics=[])
+    save_run(
+        store,
+        model="",
+        model_version=None,
+        source="events",
+        window_start="2029-12-31T00:00:00+00:00",
+        window_end="2030-01-01T00:00:00+00:00",
+        started="2026-12-01T00:00:00+00:00",
+        finished="2026-12-01T00:00:01+00:00",
+        status="ok",
+        summary={},
+        metrics=[],
+    )
     during = run_monitor(ws, at=change + timedelta(days=1))
     assert not during["backfill"]
     assert during["firing"] and {alert["state"] for alert in during["alerts"]} == {"open"}
@@ -196,12 +240,18 @@ def test_two_week_payment_failure_keeps_firing_until_it_ends(tmp_path: Path) -> 
         firing[offset] = {(item["rule"], item["scope"]) for item in payload["firing"]}
         assert funnel["overall"]["status"] == "warning", (offset, funnel["overall"])
         assert ("kpi-funnel", "overall") in firing[offset] or ("kpi-conversion", "overall") in firing[offset]
-    eighth = next(row for row in _rows(payload, "kpi") if row["metric"] == "funnel:checkout->purchase"
-                  and row["scope"] == "overall")
+    eighth = next(
+        row
+        for row in _rows(payload, "kpi")
+        if row["metric"] == "funnel:checkout->purchase" and row["scope"] == "overall"
+    )
     assert 1 in eighth["detail"]["excluded_windows"]  # last week's incident day is not the baseline
     after = run_monitor(ws, at=change + timedelta(days=17))  # three days after it ended
-    recovered = next(row for row in _rows(after, "kpi") if row["metric"] == "funnel:checkout->purchase"
-                     and row["scope"] == "overall")
+    recovered = next(
+        row
+        for row in _rows(after, "kpi")
+        if row["metric"] == "funnel:checkout->purchase" and row["scope"] == "overall"
+    )
     # its baseline holds incident days that were never judged (no run on them), so it is wide; it must not fire
     assert recovered["status"] != "warning", recovered
     assert ("kpi-funnel", "overall") not in {(item["rule"], item["scope"]) for item in after["firing"]}

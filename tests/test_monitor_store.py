@@ -9,15 +9,36 @@ from engine.store.db import Store
 from engine.store.metrics import apply_retention, list_runs, newest_window_end, query_metrics, save_run
 
 
-def _row(metric: str, value: float, kind: str = "realized", scope: str = "model:shop", model: str = "shop") -> dict:
-    return {"check_name": "performance", "metric": metric, "scope": scope, "model": model, "kind": kind,
-            "value": value, "status": "ok", "detail": {"reference": 0.8}}
+def _row(
+    metric: str, value: float, kind: str = "realized", scope: str = "model:shop", model: str = "shop"
+) -> dict:
+    return {
+        "check_name": "performance",
+        "metric": metric,
+        "scope": scope,
+        "model": model,
+        "kind": kind,
+        "value": value,
+        "status": "ok",
+        "detail": {"reference": 0.8},
+    }
 
 
 def _save(store: Store, day: int, rows: list[dict], model: str = "shop") -> int:
     start, end = f"2026-03-{day - 1:02d}T00:00:00+00:00", f"2026-03-{day:02d}T00:00:00+00:00"
-    return save_run(store, model=model, model_version=1, source="events", window_start=start, window_end=end,
-                    started=end, finished=end, status="ok", summary={"checks": {}}, metrics=rows)
+    return save_run(
+        store,
+        model=model,
+        model_version=1,
+        source="events",
+        window_start=start,
+        window_end=end,
+        started=end,
+        finished=end,
+        status="ok",
+        summary={"checks": {}},
+        metrics=rows,
+    )
 
 
 def test_estimated_then_realized_both_stay_and_reruns_replace(tmp_path: Path) -> None:
@@ -42,10 +63,14 @@ def test_globs_since_and_newest_window(tmp_path: Path) -> None:
         _save(store, day, [_row("roc_auc", 0.7 + day / 100, scope=f"segment:device=d{day}")])
     assert len(query_metrics(store, scope="segment:device=*")) == 3
     assert [row["window_end"][:10] for row in query_metrics(store, since="2026-03-03T00:00:00+00:00")] == [
-        "2026-03-04", "2026-03-05"]
+        "2026-03-04",
+        "2026-03-05",
+    ]
     assert [row["value"] for row in query_metrics(store, limit=1)] == [0.75]
-    assert newest_window_end(store, model="shop", source="events", length_seconds=86400) == \
-        "2026-03-05T00:00:00+00:00"
+    assert (
+        newest_window_end(store, model="shop", source="events", length_seconds=86400)
+        == "2026-03-05T00:00:00+00:00"
+    )
     assert newest_window_end(store, model="shop", source="events", length_seconds=3600) is None
 
 

@@ -19,7 +19,9 @@ from engine.spec import TableSpec
 DAY = datetime(2026, 3, 9, tzinfo=UTC)
 
 
-def _events(start: datetime, count: int, *, channel: str = "web", price: float = 10.0, prefix: str = "") -> list:
+def _events(
+    start: datetime, count: int, *, channel: str = "web", price: float = 10.0, prefix: str = ""
+) -> list:
     return [
         {
             "event_time": start + timedelta(minutes=index),
@@ -95,18 +97,24 @@ def test_quarantine_rate_of_recent_ingests(tmp_path: Path) -> None:
 
 def test_batch_against_reference_profile() -> None:
     generator = np.random.default_rng(0)
-    spec = TableSpec(numeric=("pages",), categorical=("device",), target="converted", id_columns=("session_id",))
-    reference = pl.DataFrame({
-        "session_id": [f"s{n}" for n in range(500)],
-        "pages": generator.integers(1, 20, 500).astype(float),
-        "device": generator.choice(["mobile", "desktop"], 500),
-    })
+    spec = TableSpec(
+        numeric=("pages",), categorical=("device",), target="converted", id_columns=("session_id",)
+    )
+    reference = pl.DataFrame(
+        {
+            "session_id": [f"s{n}" for n in range(500)],
+            "pages": generator.integers(1, 20, 500).astype(float),
+            "device": generator.choice(["mobile", "desktop"], 500),
+        }
+    )
     profile = build_reference_profile(reference, spec)
-    batch = pl.DataFrame({
-        "session_id": ["a", "b", "c", "c"],
-        "pages": [3.0, None, 500.0, 4.0],
-        "device": ["mobile", "fridge", "desktop", "desktop"],
-    })
+    batch = pl.DataFrame(
+        {
+            "session_id": ["a", "b", "c", "c"],
+            "pages": [3.0, None, 500.0, 4.0],
+            "device": ["mobile", "fridge", "desktop", "desktop"],
+        }
+    )
     found = _by_key(table_quality(batch, profile, spec.numeric, spec.categorical, spec.id_columns))
     assert found[("schema_errors", "overall")]["value"] == 0
     assert found[("null_rate", "feature:pages")]["value"] == 0.25

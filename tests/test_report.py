@@ -14,14 +14,32 @@ END = "2026-03-02T00:00:00+00:00"
 
 
 def _kpi(metric: str, scope: str, value: float, baseline: float, status: str = "ok") -> dict:
-    return {"check_name": "kpi", "metric": metric, "scope": scope, "model": "", "kind": "realized",
-            "value": value, "lower": baseline * 0.8, "upper": baseline * 1.2, "threshold": None, "status": status,
-            "detail": {"baseline": baseline, "anomaly": "low" if status == "warning" else None,
-                       "change": (value - baseline) / baseline}}
+    return {
+        "check_name": "kpi",
+        "metric": metric,
+        "scope": scope,
+        "model": "",
+        "kind": "realized",
+        "value": value,
+        "lower": baseline * 0.8,
+        "upper": baseline * 1.2,
+        "threshold": None,
+        "status": status,
+        "detail": {
+            "baseline": baseline,
+            "anomaly": "low" if status == "warning" else None,
+            "change": (value - baseline) / baseline,
+        },
+    }
 
 
 def test_words_and_arrows() -> None:
-    assert [status_word(s) for s in ("ok", "warning", "critical", "skipped")] == ["OK", "WARN", "CRIT", "SKIP"]
+    assert [status_word(s) for s in ("ok", "warning", "critical", "skipped")] == [
+        "OK",
+        "WARN",
+        "CRIT",
+        "SKIP",
+    ]
     assert change_text(1.021, 1.0) == "▲ 2.1%"
     assert change_text(0.5, 1.0) == "▼ 50.0%"
     assert change_text(1.0, 1.0) == "= 0.0%"
@@ -42,9 +60,19 @@ def test_report_text_and_markdown(tmp_path: Path) -> None:
         _kpi("sessions", "overall", 1500.0, 1450.0),
     ]
     evaluate(ws, store, rows, window_end=END, length_seconds=86400.0)
-    save_run(store, model="", model_version=None, source="events", window_start="2026-03-01T00:00:00+00:00",
-             window_end=END, started=END, finished=END, status="warning", summary={"checks": {"kpi": "warning"}},
-             metrics=rows)
+    save_run(
+        store,
+        model="",
+        model_version=None,
+        source="events",
+        window_start="2026-03-01T00:00:00+00:00",
+        window_end=END,
+        started=END,
+        finished=END,
+        status="warning",
+        summary={"checks": {"kpi": "warning"}},
+        metrics=rows,
+    )
     report = build_report(ws)
     scopes = {(row["metric"], row["scope"]) for row in report["kpis"]}
     assert ("conversion_rate", "segment:device=mobile") in scopes

@@ -218,8 +218,14 @@ def test_payment_failure_halves_checkout_to_purchase_for_two_weeks_then_recovers
     from engine.simulator import simulate
 
     change = date(2026, 2, 2)
-    sim = simulate(42, seed=5, scenario="payment_failure", start=date(2026, 1, 19), sessions_per_day=1500,
-                   scenario_day=change)
+    sim = simulate(
+        42,
+        seed=5,
+        scenario="payment_failure",
+        start=date(2026, 1, 19),
+        sessions_per_day=1500,
+        scenario_day=change,
+    )
     truth = sim.ground_truth
     assert truth["change_day"] == change.isoformat()
     assert truth["end_day"] == (change + timedelta(days=14)).isoformat()

@@ -167,7 +167,14 @@ def test_models_versions_champion_and_history(ws: Workspace) -> None:
     assert [v.version for v in model.versions if v.champion] == [3]
     assert model.versions[0].metric == "roc_auc" and model.versions[0].validation == 0.793
     assert model.versions[0].parity == 2.9e-6
-    assert [h.action for h in model.history] == ["register", "promote", "register", "promote", "register", "register"]
+    assert [h.action for h in model.history] == [
+        "register",
+        "promote",
+        "register",
+        "promote",
+        "register",
+        "register",
+    ]
     assert not any("recovered" in h.why for h in model.history)  # the fixture's history is whole
     rollback = load_model_view(ws, "repurchase").history[0]
     assert (rollback.action, rollback.from_version, rollback.to_version) == ("rollback", 2, 1)
@@ -193,7 +200,9 @@ def test_daemon_running_only_while_it_holds_the_daemon_lock(tmp_path: Path) -> N
     assert load_daemon(ws).running
     write_daemon(ws, FIXED_NOW, running=False)
     state = load_daemon(ws)
-    assert not state.running and state.label == "NOT RUNNING" and state.jobs == ()  # a stale file counts for nothing
+    assert (
+        not state.running and state.label == "NOT RUNNING" and state.jobs == ()
+    )  # a stale file counts for nothing
     assert load_dashboard(ws, now=FIXED_NOW).next_check is None
 
 

@@ -74,8 +74,9 @@ class _Recorder(BaseHTTPRequestHandler):
 @contextmanager
 def recorder(status: int = 200, location: str = "", delay: float = 0.0) -> Iterator[tuple[str, type]]:
     """An HTTP server in a thread; yields its base URL and the handler class holding `requests`."""
-    handler = type("Recorder", (_Recorder,), {"requests": [], "status": status, "location": location,
-                                              "delay": delay})
+    handler = type(
+        "Recorder", (_Recorder,), {"requests": [], "status": status, "location": location, "delay": delay}
+    )
     httpd = ThreadingHTTPServer(("127.0.0.1", 0), handler)
     thread = threading.Thread(target=httpd.serve_forever, daemon=True)
     thread.start()
@@ -168,11 +169,29 @@ def _alert(store: Store, message: str = "checkout conversion fell") -> dict[str,
     now = "2026-03-02T00:00:00+00:00"
     alert_id = insert_alert(
         store,
-        {"rule": "kpi-conversion", "metric": "conversion_rate", "scope": "overall", "model": "",
-         "severity": "warning", "state": "open", "message": message, "opened": now, "updated": now},
+        {
+            "rule": "kpi-conversion",
+            "metric": "conversion_rate",
+            "scope": "overall",
+            "model": "",
+            "severity": "warning",
+            "state": "open",
+            "message": message,
+            "opened": now,
+            "updated": now,
+        },
     )
-    return {"id": alert_id, "rule": "kpi-conversion", "metric": "conversion_rate", "scope": "overall",
-            "severity": "warning", "state": "open", "message": message, "opened": now, "updated": now}
+    return {
+        "id": alert_id,
+        "rule": "kpi-conversion",
+        "metric": "conversion_rate",
+        "scope": "overall",
+        "severity": "warning",
+        "state": "open",
+        "message": message,
+        "opened": now,
+        "updated": now,
+    }
 
 
 def _queue(ws: Workspace, count: int = 1) -> list[dict[str, Any]]:
@@ -200,7 +219,10 @@ def test_a_redirect_is_a_failed_delivery_and_is_never_followed(
     code: int, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setattr(sinks, "BACKOFF_SECONDS", 0.0)
-    with recorder() as (target_url, target), recorder(code, location=f"{target_url}/elsewhere") as (url, hook):
+    with (
+        recorder() as (target_url, target),
+        recorder(code, location=f"{target_url}/elsewhere") as (url, hook),
+    ):
         monkeypatch.setenv(VARIABLE, f"{url}/hook?token={SECRET}")
         ws = _workspace(tmp_path, 'sinks = ["webhook"]\nwebhook_retries = 2\n')
         alert = raise_info_alert(ws, "retrain", "challenger promoted", scope="model:shop", model="shop")
@@ -275,7 +297,9 @@ def test_an_endpoint_that_never_answers_costs_at_most_the_deadline(
     assert summary == {"attempts": 1, "delivered": 0, "failed": 0, "queued": 1}
     (delivery,) = _deliveries(ws)
     assert (delivery["status"], delivery["attempts"]) == ("queued", 1), "left for the daemon to retry"
-    assert "timed out" in delivery["error"] and VARIABLE in delivery["error"] and SECRET not in delivery["error"]
+    assert (
+        "timed out" in delivery["error"] and VARIABLE in delivery["error"] and SECRET not in delivery["error"]
+    )
 
 
 def test_retries_and_their_backoff_stay_within_the_deadline_and_resume_later(
@@ -283,7 +307,9 @@ def test_retries_and_their_backoff_stay_within_the_deadline_and_resume_later(
 ) -> None:
     with recorder(500) as (url, hook):
         monkeypatch.setenv(VARIABLE, url)
-        ws = _workspace(tmp_path, 'sinks = ["webhook"]\nwebhook_retries = 3\nwebhook_deadline_seconds = 1.0\n')
+        ws = _workspace(
+            tmp_path, 'sinks = ["webhook"]\nwebhook_retries = 3\nwebhook_deadline_seconds = 1.0\n'
+        )
         _queue(ws)
         started = time.monotonic()
         first = sinks.drain_outbox(ws)  # try, 0.5 s backoff, try; the next backoff (1 s) passes the deadline
@@ -299,7 +325,9 @@ def test_retries_and_their_backoff_stay_within_the_deadline_and_resume_later(
     assert (delivery["status"], delivery["attempts"]) == ("failed", 4) and "HTTP 500" in delivery["error"]
 
 
-def test_a_stalled_webhook_does_not_starve_the_command_sink(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_stalled_webhook_does_not_starve_the_command_sink(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     received_by_command = tmp_path / "command.jsonl"
     with silent_endpoint() as (url, received):
         monkeypatch.setenv(VARIABLE, url)
@@ -341,7 +369,9 @@ def test_a_queued_post_carries_the_alert_json_and_is_sent_once(
     assert json.loads(request["body"]) == sinks.alert_payload(alert)
     (delivery,) = _deliveries(ws)
     assert (delivery["status"], delivery["attempts"], delivery["error"]) == ("delivered", 1, None)
-    stored = json.dumps(open_store(ws).query("SELECT * FROM outbox")) + json.dumps(query_deliveries(open_store(ws)))
+    stored = json.dumps(open_store(ws).query("SELECT * FROM outbox")) + json.dumps(
+        query_deliveries(open_store(ws))
+    )
     assert SECRET not in stored and url not in stored
 
 
@@ -351,7 +381,9 @@ def test_concurrent_drains_send_each_delivery_once(tmp_path: Path, monkeypatch: 
         ws = _workspace(tmp_path, 'sinks = ["webhook"]\n')
         alerts = _queue(ws, 8)
         summaries: list[dict[str, int]] = []
-        threads = [threading.Thread(target=lambda: summaries.append(sinks.drain_outbox(ws))) for _ in range(4)]
+        threads = [
+            threading.Thread(target=lambda: summaries.append(sinks.drain_outbox(ws))) for _ in range(4)
+        ]
         for thread in threads:
             thread.start()
         for thread in threads:
@@ -384,8 +416,8 @@ def test_the_daemon_sends_queued_deliveries_after_a_job_and_only_once(
         with recorder() as (url, hook):
             monkeypatch.setenv(VARIABLE, url)
             ws = make_workspace(
-                tmp_path, "[schedule.jobs.quiet]\ntrigger = 'interval'\nseconds = 1\n\n"
-                "[alerts]\nsinks = ['webhook']\n"
+                tmp_path,
+                "[schedule.jobs.quiet]\ntrigger = 'interval'\nseconds = 1\n\n[alerts]\nsinks = ['webhook']\n",
             )
             # Left queued while no daemon ran, as a `monitor run` whose drain ran out of time leaves it.
             (before,) = _queue(ws)
@@ -405,7 +437,9 @@ def test_the_daemon_sends_queued_deliveries_after_a_job_and_only_once(
 def test_the_deliver_task_sends_the_queue(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     with recorder() as (url, hook):
         monkeypatch.setenv(VARIABLE, url)
-        ws = make_workspace(tmp_path, "[schedule.jobs.deliver]\nminutes = 1\n\n[alerts]\nsinks = ['webhook']\n")
+        ws = make_workspace(
+            tmp_path, "[schedule.jobs.deliver]\nminutes = 1\n\n[alerts]\nsinks = ['webhook']\n"
+        )
         _queue(ws, 3)
         run = run_job_now(ws, "deliver")
         assert run["status"] == "ok"

@@ -117,7 +117,9 @@ def run(
     emit(payload, as_json, lambda: _print_run(payload))
     tampered = integrity_failures(payload)
     if tampered:
-        info(f"model(s) {', '.join(tampered)} failed the integrity check (critical alert): exit {EXIT_ALERTS}")
+        info(
+            f"model(s) {', '.join(tampered)} failed the integrity check (critical alert): exit {EXIT_ALERTS}"
+        )
         raise typer.Exit(EXIT_ALERTS)
     if fail_on is not None:
         failing = alerts_at_or_above(payload, fail_on.value)

@@ -98,7 +98,13 @@ def _head(path: Path) -> tuple[bytes, bool]:
     if stat.S_ISDIR(mode):
         raise InputError(f"{shown}: is a folder; pass the files inside it")
     if not stat.S_ISREG(mode):
-        kind = "a named pipe (FIFO)" if stat.S_ISFIFO(mode) else "a socket" if stat.S_ISSOCK(mode) else "a device"
+        kind = (
+            "a named pipe (FIFO)"
+            if stat.S_ISFIFO(mode)
+            else "a socket"
+            if stat.S_ISSOCK(mode)
+            else "a device"
+        )
         raise InputError(
             f"{shown}: is {kind}, not a regular file; write the data to a file first (ingest reads a file "
             "more than once and cannot wait on a pipe)"
@@ -221,7 +227,9 @@ def _count_replaced(batch: pl.DataFrame, replaced: dict[str, int]) -> None:
     if not text_columns:
         return
     hit = batch.select(
-        pl.any_horizontal(pl.col(text_columns).str.contains("\ufffd", literal=True).fill_null(False)).alias("hit"),
+        pl.any_horizontal(pl.col(text_columns).str.contains("\ufffd", literal=True).fill_null(False)).alias(
+            "hit"
+        ),
         pl.col(LINE_COLUMN),
     ).filter(pl.col("hit"))
     if hit.height:
@@ -267,7 +275,9 @@ def _batches(
             if bad is not None:
                 line, reason = bad
                 message = f"line {line} is not a JSON object ({reason})"
-        raise InputError(f"{display_path(path)}: cannot be read as {_FORMAT_NAMES[kind]}: {message}") from None
+        raise InputError(
+            f"{display_path(path)}: cannot be read as {_FORMAT_NAMES[kind]}: {message}"
+        ) from None
     except OSError as error:
         raise InputError(f"{display_path(path)}: cannot read: {error.strerror or error}") from None
     if rows == 0:
@@ -290,7 +300,9 @@ def open_source(
     if not head.strip():
         raise InputError(f"{shown}: file is empty; nothing to ingest")
     if encoding and encoding != "utf-8" and not head.startswith(b"PAR1"):
-        head = head.decode(encoding, errors="replace").encode("utf-8")  # e.g. UTF-16: judge the text, not bytes
+        head = head.decode(encoding, errors="replace").encode(
+            "utf-8"
+        )  # e.g. UTF-16: judge the text, not bytes
     kind = _detect_kind(head)
     declared = _declared_kind(path)
     nul_line = _nul_line(head) if kind == "binary" else None
@@ -324,8 +336,10 @@ def open_source(
             try:
                 lazy = pl.scan_parquet(readable)
                 flat = [name for name, dtype in lazy.collect_schema().items() if not dtype.is_nested()]
-                yield from lazy.select(flat).with_row_index(LINE_COLUMN, offset=1).collect_batches(
-                    chunk_size=BATCH_ROWS
+                yield from (
+                    lazy.select(flat)
+                    .with_row_index(LINE_COLUMN, offset=1)
+                    .collect_batches(chunk_size=BATCH_ROWS)
                 )
             finally:
                 if descriptor is not None:
@@ -351,8 +365,10 @@ def open_source(
             try:
                 lazy = pl.scan_ndjson(readable, infer_schema_length=None)  # the whole file decides each type
                 flat = [name for name, dtype in lazy.collect_schema().items() if not dtype.is_nested()]
-                for batch in lazy.select(flat).with_row_index(LINE_COLUMN, offset=1).collect_batches(
-                    chunk_size=BATCH_ROWS
+                for batch in (
+                    lazy.select(flat)
+                    .with_row_index(LINE_COLUMN, offset=1)
+                    .collect_batches(chunk_size=BATCH_ROWS)
                 ):
                     _count_replaced(batch, source.replaced)
                     yield batch

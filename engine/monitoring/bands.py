@@ -150,7 +150,13 @@ class MeanBand:
 
 
 def welch_band(
-    value: float, variance: float, count: float, baseline: float, base_variance: float, base_count: float, alpha: float
+    value: float,
+    variance: float,
+    count: float,
+    baseline: float,
+    base_variance: float,
+    base_count: float,
+    alpha: float,
 ) -> MeanBand:
     """The band `baseline ± t(1 − alpha, df) · se` with se² = s²/n + s_b²/n_b (sample variances, ddof 1)."""
     current_part = variance / count
@@ -158,8 +164,13 @@ def welch_band(
     squared = current_part + base_part
     standard_error = math.sqrt(squared)
     if standard_error <= 0:
-        return MeanBand(0.0 if value == baseline else math.copysign(math.inf, value - baseline), math.inf,
-                        0.0, baseline, baseline)
+        return MeanBand(
+            0.0 if value == baseline else math.copysign(math.inf, value - baseline),
+            math.inf,
+            0.0,
+            baseline,
+            baseline,
+        )
     denominator = current_part**2 / (count - 1) + base_part**2 / (base_count - 1)
     degrees = squared**2 / denominator if denominator > 0 else math.inf
     critical = float(scipy_stats.t.isf(alpha, degrees))

@@ -259,12 +259,16 @@ def mean_check(
     baseline = base_total / base_count
     detail["baseline"] = baseline
     if value is None or count <= 1:
-        result["reason"] = f"{int(count)} value(s) in the window: a mean needs 2 to have a spread to judge it by"
+        result["reason"] = (
+            f"{int(count)} value(s) in the window: a mean needs 2 to have a spread to judge it by"
+        )
         detail["low_volume"] = True
         return result
     base_variance = max(base_squares - base_count * baseline**2, 0.0) / (base_count - 1)
     variance = max(squares - count * value**2, 0.0) / (count - 1)
-    band = bands.welch_band(value, variance, count, baseline, base_variance, base_count, bands.tail_probability(z))
+    band = bands.welch_band(
+        value, variance, count, baseline, base_variance, base_count, bands.tail_probability(z)
+    )
     anomaly = _flag(value, band.lower, band.upper, baseline)
     detail.update(
         baseline=baseline,

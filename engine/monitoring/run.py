@@ -73,7 +73,13 @@ def _metric_row(check: str, metric: str, scope: str, value: Any, model: str, **f
 def integrity_row(name: str, error: Exception) -> dict[str, Any]:
     """A critical row for a champion whose files no longer match their sha256 (the always-on integrity rule)."""
     return _metric_row(
-        "integrity", "model_integrity", f"model:{name}", 0.0, name, status="critical", detail={"reason": str(error)}
+        "integrity",
+        "model_integrity",
+        f"model:{name}",
+        0.0,
+        name,
+        status="critical",
+        detail={"reason": str(error)},
     )
 
 
@@ -465,7 +471,9 @@ def _summarise(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return checks
 
 
-def _checked_at(at: str | date | datetime | None, length: timedelta, weeks: int, now: datetime) -> datetime | None:
+def _checked_at(
+    at: str | date | datetime | None, length: timedelta, weeks: int, now: datetime
+) -> datetime | None:
     """`--at` parsed and bounded (not in the future, baselines not before 1970), or None for the default."""
     end = parse_at(at)
     return None if end is None else check_window_end(end, length, weeks, now)
@@ -503,9 +511,7 @@ def run_monitor(
         version = Registry(ws).get(names[0])
         spec = TableSpec.from_dict(version.metadata.get("spec") or {})
         _check_batch(path, frame, names[0], version.version, spec)
-        end = at_end or (
-            datetime(now.year, now.month, now.day, tzinfo=UTC) + timedelta(days=1)
-        )
+        end = at_end or (datetime(now.year, now.month, now.day, tzinfo=UTC) + timedelta(days=1))
         current = Window(end - length, end)
         if spec.time_column and spec.time_column in frame.columns and frame.height:
             times = frame.get_column(spec.time_column).cast(pl.Datetime("us", "UTC"), strict=False)
@@ -517,7 +523,12 @@ def run_monitor(
         except IntegrityError as error:
             model_rows = [integrity_row(names[0], error)]
             errors.append(f"model {names[0]}: {error}")
-            info = {"name": names[0], "version": version.version, "integrity": "failed", "skipped": str(error)}
+            info = {
+                "name": names[0],
+                "version": version.version,
+                "integrity": "failed",
+                "skipped": str(error),
+            }
         rows += model_rows
         models.append(info)
         source, run_model, baselines = str(path.resolve()), names[0], []
@@ -560,7 +571,9 @@ def run_monitor(
                 except IntegrityError as error:
                     rows.append(integrity_row(name, error))
                     errors.append(f"model {name}: {error}")
-                    models.append({"name": name, "version": None, "integrity": "failed", "skipped": str(error)})
+                    models.append(
+                        {"name": name, "version": None, "integrity": "failed", "skipped": str(error)}
+                    )
                     continue
                 except Exception as error:  # noqa: BLE001 - one broken model must not stop the shop's KPI checks
                     if model:

@@ -112,9 +112,7 @@ def _command(config: AlertsConfig, body: str, time_left: float) -> None:
         raise DeliveryFailed(f"command sink exited {result.returncode}: {tail[0][:200]}")
 
 
-def _attempt(
-    config: AlertsConfig, item: outbox.OutboxItem, time_left: float
-) -> tuple[str, str | None, bool]:
+def _attempt(config: AlertsConfig, item: outbox.OutboxItem, time_left: float) -> tuple[str, str | None, bool]:
     """Try one queued delivery: ("delivered" | "retry" | "failed", error, whether it used its whole time)."""
     attempts = item.attempts + 1
     allowed = config.webhook_retries + 1 if item.sink == "webhook" else 1  # a command is never rerun
@@ -211,6 +209,8 @@ def drain_outbox(
             outbox.retry_later(
                 store, item, claimant, attempts=attempts, error=error or "", next_attempt=next_attempt
             )
-        elif outbox.finish(store, item, claimant, status=status, attempts=attempts, error=error, at=now_text()):
+        elif outbox.finish(
+            store, item, claimant, status=status, attempts=attempts, error=error, at=now_text()
+        ):
             counts[status] += 1
     return {**counts, "queued": outbox.queued_count(store)}

@@ -127,7 +127,12 @@ def describe(scenario: Scenario, change: date | None) -> dict[str, Any]:
                     "expected_relative_change": round(scenario.outage_keep - 1.0, 4),
                     "until": end.isoformat(),
                 },
-                {"metric": "conversion_rate", "scope": "overall", "direction": "down", "until": end.isoformat()},
+                {
+                    "metric": "conversion_rate",
+                    "scope": "overall",
+                    "direction": "down",
+                    "until": end.isoformat(),
+                },
             ],
         }
     event_type = scenario.dropped_event_type

@@ -133,7 +133,9 @@ def open_counts(store: Store) -> dict[str, int]:
 def newest_alerts(store: Store, limit: int) -> list[dict[str, Any]]:
     """The newest `limit` alerts that are not resolved, then the newest `limit` resolved ones (raw rows)."""
     rows = store.query("SELECT * FROM alerts WHERE state != 'resolved' ORDER BY id DESC LIMIT ?", (limit,))
-    return rows + store.query("SELECT * FROM alerts WHERE state = 'resolved' ORDER BY id DESC LIMIT ?", (limit,))
+    return rows + store.query(
+        "SELECT * FROM alerts WHERE state = 'resolved' ORDER BY id DESC LIMIT ?", (limit,)
+    )
 
 
 def held_alerts(store: Store, *, model: str, min_consecutive: int) -> list[dict[str, Any]]:
