@@ -21,21 +21,16 @@ import polars as pl
 from engine.atomic import atomic_write_json, atomic_write_with, remove_temps
 from engine.config import EVENT_TYPES  # noqa: F401 - re-exported: the canonical event types
 from engine.errors import InputError, StoreError
+from engine.event_columns import EVENT_COLUMNS
 from engine.locks import workspace_lock
 from engine.workspace import Workspace
 
-EVENT_SCHEMA: dict[str, pl.DataType] = {
+_NOT_STRING: dict[str, pl.DataType] = {
     "event_time": pl.Datetime("us", "UTC"),
-    "event_type": pl.String(),
-    "event_name": pl.String(),
-    "user_id": pl.String(),
-    "session_id": pl.String(),
-    "product_id": pl.String(),
-    "category": pl.String(),
-    "order_id": pl.String(),
     "price": pl.Float64(),
     "quantity": pl.Int64(),
 }
+EVENT_SCHEMA: dict[str, pl.DataType] = {name: _NOT_STRING.get(name, pl.String()) for name in EVENT_COLUMNS}
 
 MANIFEST_NAME = "_manifest.json"
 MANIFEST_VERSION = 1

@@ -144,9 +144,11 @@ def guarded(function: F) -> F:
 
 @contextmanager
 def progress(description: str, total: float | None = None) -> Iterator[Callable[[float], None]]:
-    """A progress bar on stderr when stderr is a TTY; yields advance(n). Silent otherwise."""
+    """A progress bar on stderr when stderr is a TTY; yields advance(n, total=None). Silent otherwise.
+
+    `total` lets the engine's own count of steps set the bar's length as it reports (None keeps it)."""
     if not err.is_terminal:
-        yield lambda _n=1: None
+        yield lambda _n=1, total=None: None
         return
     from rich.progress import BarColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 
@@ -159,4 +161,10 @@ def progress(description: str, total: float | None = None) -> Iterator[Callable[
         transient=True,
     ) as bar:
         task = bar.add_task(description, total=total)
-        yield lambda n=1: bar.advance(task, n)
+
+        def advance(n: float = 1, total: float | None = None) -> None:
+            if total is not None:
+                bar.update(task, total=total)
+            bar.advance(task, n)
+
+        yield advance

@@ -70,19 +70,18 @@ def train_command(
     Example: shopctl train shoppers --table online_shoppers_intention.csv --target Revenue
     """
     from engine.clock import operator
-    from engine.train_run import parse_candidates, train_and_register  # polars, numpy: loaded when it runs
+    from engine.train_run import train_and_register  # polars, numpy: loaded when it runs
 
     ws = workspace_from(workspace)
     model_name = name or task
     what = f"table {table} (target {target})" if table is not None else f"task {task}"
     if err.is_terminal:  # scripts and tests get exactly one stderr line when something fails
         info(f"training {model_name} on {what} ...")
-    steps = len(parse_candidates(candidates, ws.settings.training.candidates)) + 3
-    with progress(f"training {model_name}", total=steps) as advance:
+    with progress(f"training {model_name}") as advance:
         state = {"done": 0}
 
-        def report(_message: str, done: int, _total: int) -> None:
-            advance(max(0, done - state["done"]))
+        def report(_message: str, done: int, total: int) -> None:  # the engine counts the steps
+            advance(max(0, done - state["done"]), total=total)
             state["done"] = done
 
         payload = train_and_register(

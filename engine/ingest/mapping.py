@@ -13,9 +13,9 @@ import polars as pl
 
 from engine.config import EVENT_TYPES
 from engine.errors import InputError
+from engine.event_columns import MAPPABLE_COLUMNS
 from engine.events import EVENT_SCHEMA
 from engine.ingest.options import IngestPlan
-from engine.ingest.presets import MAPPABLE_COLUMNS
 from engine.ingest.privacy import hash_ids
 from engine.ingest.readers import LINE_COLUMN, SourceFile, open_source
 from engine.ingest.timeparse import parse_times

@@ -11,7 +11,8 @@ from datetime import UTC, date, datetime, timedelta
 
 from engine.config import EVENT_TYPES, SchemaConfig
 from engine.errors import InputError
-from engine.ingest.presets import GENERIC_ALIASES, MAPPABLE_COLUMNS, Preset, get_preset
+from engine.event_columns import MAPPABLE_COLUMNS
+from engine.ingest.presets import GENERIC_ALIASES, Preset, get_preset
 from engine.ingest.timeparse import NAMED_FORMATS, check_time_zone
 
 DELIMITER_NAMES = {"tab": "\t", "\\t": "\t", "comma": ",", "semicolon": ";", "pipe": "|"}

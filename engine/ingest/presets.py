@@ -6,19 +6,6 @@ from dataclasses import dataclass, field
 
 from engine.errors import InputError
 
-# Canonical columns a source column can be mapped onto with [schema] columns or --column.
-MAPPABLE_COLUMNS = (
-    "event_time",
-    "event_type",
-    "user_id",
-    "session_id",
-    "product_id",
-    "category",
-    "order_id",
-    "price",
-    "quantity",
-)
-
 # Without a preset, a column with one of these names (any case) is used; the canonical name comes first.
 GENERIC_ALIASES: dict[str, tuple[str, ...]] = {
     "event_time": ("event_time", "timestamp", "time", "ts", "datetime", "date"),

@@ -12,20 +12,10 @@ from typing import Any
 import polars as pl
 
 from engine.config import MonitorConfig
+from engine.event_columns import EVENT_COLUMNS
 from engine.monitoring.windows import Window
 
-CANONICAL_COLUMNS = (
-    "event_time",
-    "event_type",
-    "event_name",
-    "user_id",
-    "session_id",
-    "product_id",
-    "category",
-    "order_id",
-    "price",
-    "quantity",
-)
+CANONICAL_COLUMNS = EVENT_COLUMNS
 NULL_RATE_COLUMNS = ("user_id", "product_id", "category", "price")
 NULL_RATE_RISE = 0.10  # absolute rise over the baseline null rate that is flagged (and at least double)
 OUT_OF_RANGE_LIMIT = 0.01
