@@ -78,11 +78,6 @@ class Daemon:
         self._dirty = threading.Event()
         self._config_mtime: float | None = None
         self._scheduled: dict[str, str] = {}  # job id -> trigger description
-        # One outbox drain waits at most; each gets its own job id, because a finished one-off job is removed by
-        # the scheduler's loop, which would race a re-added job of the same id (JobLookupError in its thread).
-        self._outbox_lock = threading.Lock()
-        self._outbox_pending = False
-        self._outbox_requests = 0
 
     def stop(self) -> None:
         """Ask the daemon to finish running jobs and exit (what SIGTERM does)."""
@@ -347,28 +342,19 @@ class Daemon:
         """
         if self.stop_event.is_set() or self.scheduler is None:
             return
-        with self._outbox_lock:
-            if self._outbox_pending:
-                return
-            self._outbox_pending = True
-            self._outbox_requests += 1
-            job_id = f"{OUTBOX_JOB_ID}-{self._outbox_requests}"
-        try:
+        with contextlib.suppress(Exception):  # the scheduler is shutting down
             self.scheduler.add_job(
                 self._drain_outbox,
                 "date",
                 run_date=utc_now(),
-                id=job_id,
+                id=OUTBOX_JOB_ID,
                 name="alert outbox",
+                replace_existing=True,
                 misfire_grace_time=None,
+                max_instances=1,
             )
-        except Exception:  # noqa: BLE001 - the scheduler is shutting down
-            with self._outbox_lock:
-                self._outbox_pending = False
 
     def _drain_outbox(self, scheduled_for: datetime | None = None) -> None:
-        with self._outbox_lock:
-            self._outbox_pending = False  # a request from now on queues the next drain
         try:
             from engine.monitoring.sinks import drain_outbox
 
