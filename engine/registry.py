@@ -240,6 +240,10 @@ class Registry:
             )
         return ModelVersion(name, int(version), self._version_folder(name, int(version)))
 
+    def version(self, name: str, version: int) -> ModelVersion:
+        """A version already known to exist (from `versions`), without listing the folders again."""
+        return ModelVersion(name, int(version), self._version_folder(name, int(version)))
+
     def history(self, name: str) -> list[dict[str, Any]]:
         """Every recorded change of a model, oldest first.
 

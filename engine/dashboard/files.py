@@ -51,7 +51,7 @@ def as_int(value: Any) -> int | None:
 def _metadata(registry: Registry, name: str, version: int) -> dict[str, Any]:
     """A version's metadata, {} when the file is missing or altered (the models screen still lists it)."""
     try:
-        return registry.get(name, version).metadata
+        return registry.version(name, version).metadata
     except ShopctlError:
         return {}
 
