@@ -54,10 +54,11 @@ def make_table(rows: int, seed: int, *, drifted: bool) -> pl.DataFrame:
         weights = 1.0 / np.arange(1, cardinality + 1) ** skew
         codes = rng.choice(cardinality, rows, p=weights / weights.sum())
         signal += (codes % 3 - 1) * 0.15
-        labels = np.array([f"{name}_{code}" for code in range(cardinality)], dtype=object)
-        values = labels[codes]
-        values[rng.random(rows) < NULL_SHARE] = None
-        columns[name] = pl.Series(name, values, dtype=pl.String)
+        labels = pl.Series(name, [f"{name}_{code}" for code in range(cardinality)], dtype=pl.String)
+        missing = pl.Series(rng.random(rows) < NULL_SHARE)
+        columns[name] = pl.select(
+            pl.when(missing).then(None).otherwise(labels.gather(codes)).alias(name)
+        ).to_series()
     for position, name in enumerate(BOOLEANS):
         share = (0.4, 0.1)[position] + (0.1 if drifted and position == 1 else 0.0)
         values = rng.random(rows) < share

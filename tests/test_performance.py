@@ -32,9 +32,41 @@ def test_metrics_match_scikit_learn(labelled) -> None:
     assert result["precision"] == pytest.approx(metrics.precision_score(labels, predicted))
     assert result["recall"] == pytest.approx(metrics.recall_score(labels, predicted))
     assert result["f1"] == pytest.approx(metrics.f1_score(labels, predicted))
-    assert result["log_loss"] == pytest.approx(metrics.log_loss(labels, scores))
+    assert result["log_loss"] == pytest.approx(metrics.log_loss(labels, y_proba=scores))
     assert result["brier"] == pytest.approx(metrics.brier_score_loss(labels, scores))
     assert result["rows"] == 5000
+
+
+@pytest.mark.parametrize("case", ["ties", "extremes", "nothing_predicted", "rare_positives"])
+def test_numpy_metrics_match_scikit_learn_on_hard_inputs(case: str) -> None:
+    """Tied scores (one threshold each), probabilities of exactly 0 and 1 (log loss clipping), a threshold
+    nothing reaches (zero division) and a handful of positives: the numpy metrics equal scikit-learn's."""
+    rng = np.random.default_rng(3)
+    scores = rng.beta(2, 5, 4000)
+    threshold = 0.3
+    if case == "ties":
+        scores = np.round(scores, 2)
+    elif case == "extremes":
+        scores[:300], scores[300:600] = 0.0, 1.0
+    elif case == "nothing_predicted":
+        threshold = 1.5
+    labels = (rng.random(scores.size) < (0.01 if case == "rare_positives" else scores)).astype(int)
+    if case == "extremes":
+        labels[:50], labels[300:350] = 1, 0  # confident mistakes: log loss must clip, not overflow
+    result = realized_performance(labels, scores, threshold)
+    predicted = scores >= threshold
+    expected = {
+        "roc_auc": metrics.roc_auc_score(labels, scores),
+        "pr_auc": metrics.average_precision_score(labels, scores),
+        "accuracy": metrics.accuracy_score(labels, predicted),
+        "precision": metrics.precision_score(labels, predicted, zero_division=0.0),
+        "recall": metrics.recall_score(labels, predicted, zero_division=0.0),
+        "f1": metrics.f1_score(labels, predicted, zero_division=0.0),
+        "log_loss": metrics.log_loss(labels, y_proba=scores),
+        "brier": metrics.brier_score_loss(labels, scores),
+    }
+    for name, value in expected.items():
+        assert result[name] == pytest.approx(value, rel=1e-12, abs=1e-12), name
 
 
 def test_ece_by_hand() -> None:
