@@ -127,3 +127,27 @@ def test_wasserstein_midpoint_rule_agrees_with_exact_integral(
     monkeypatch.setattr(stats, "EXACT_WASSERSTEIN_ROWS", current.size)
     exact = stats.wasserstein_from_quantiles(reference_quantiles, levels, current)
     assert midpoint == pytest.approx(exact, rel=1e-6)
+
+
+def test_average_ranks_match_scipy_rankdata(rng: np.random.Generator) -> None:
+    for size in (1, 2, 7, 500, 5000):
+        values = np.round(rng.normal(0, 1, size), 1)  # many ties
+        np.testing.assert_array_equal(stats.average_ranks(values), scipy_stats.rankdata(values))
+    np.testing.assert_array_equal(stats.average_ranks(np.array([3.0, 3.0, 3.0])), [2.0, 2.0, 2.0])
+    assert stats.average_ranks(np.array([], dtype=np.float64)).size == 0
+
+
+def test_monitor_statistics_do_not_import_scipy_stats() -> None:
+    """scipy.stats takes a second to import; the monitor's statistics use scipy.special (KS alone needs it)."""
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, numpy as np\n"
+        "from engine.monitoring import bands, cbpe, domain, performance, stats\n"
+        "stats.chi_square([5, 6], [7, 2]); bands.tail_probability(4.0)\n"
+        "performance.realized_performance(np.array([0, 1, 1]), np.array([0.2, 0.7, 0.4]))\n"
+        "print('scipy.stats' in sys.modules)\n"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert result.stdout.strip() == "False"

@@ -14,6 +14,7 @@ import numpy as np
 
 from engine.errors import InputError
 from engine.monitoring.profile import calibrate
+from engine.monitoring.stats import average_ranks
 
 ESTIMATED_METRICS = ("roc_auc", "accuracy", "precision", "recall", "f1")
 SIMULATIONS = 200
@@ -58,7 +59,7 @@ def _simulated_metrics(
 ) -> dict:
     """Each metric's value over label sets drawn from the calibrated probabilities (batched, vectorised)."""
     rng = np.random.default_rng(seed)
-    ranks = _average_ranks(scores)
+    ranks = average_ranks(scores)
     batch = max(1, min(SIMULATIONS, _BATCH_CELLS // max(scores.size, 1)))
     collected: dict[str, list[np.ndarray]] = {name: [] for name in ESTIMATED_METRICS}
     for start in range(0, SIMULATIONS, batch):
@@ -77,12 +78,6 @@ def _simulated_metrics(
             _ratio(rank_sum - positives * (positives + 1) / 2.0, positives * negatives)
         )
     return {name: np.concatenate(values) for name, values in collected.items()}
-
-
-def _average_ranks(scores: np.ndarray) -> np.ndarray:
-    from scipy.stats import rankdata
-
-    return rankdata(scores, method="average")
 
 
 def estimate_performance(

@@ -12,6 +12,8 @@ from typing import Any
 import numpy as np
 import polars as pl
 
+from engine.monitoring.stats import average_ranks
+
 DOMAIN_AUC_THRESHOLD = 0.55
 MIN_ROWS = 50
 FOLDS = 3
@@ -42,11 +44,9 @@ def _encode(values: list[Any] | pl.Series, kind: str, categories: list[str]) -> 
 
 def _roc_auc(is_current: np.ndarray, predicted: np.ndarray) -> float:
     """ROC AUC from the rank sum (Mann-Whitney U), ties counted half: scikit-learn's value, without its checks."""
-    from scipy.stats import rankdata
-
     positives = int(is_current.sum())
     negatives = is_current.size - positives
-    rank_sum = rankdata(predicted)[is_current == 1].sum()
+    rank_sum = average_ranks(predicted)[is_current == 1].sum()
     return float((rank_sum - positives * (positives + 1) / 2.0) / (positives * negatives))
 
 

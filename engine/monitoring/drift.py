@@ -330,12 +330,12 @@ def drift_report(
         drifted=bool(judged) and share >= monitor_config.drift_share,
         share_threshold=monitor_config.drift_share,
         rows=current.height,
-        score_drift=_score_drift(profile, scores, monitor_config),
+        score_drift=score_drift(profile, scores, monitor_config),
         multivariate=domain_classifier(profile, current, seed=int(profile.get("seed", 0))),
     )
 
 
-def _score_drift(
+def score_drift(
     profile: dict[str, Any], scores: np.ndarray | None, config: MonitorConfig
 ) -> FeatureDrift | None:
     """Drift of the model's scores against the reference score distribution, judged like a numeric feature."""

@@ -9,6 +9,8 @@ resolving alerts, so the alert lifecycle always follows the newest data.
 from __future__ import annotations
 
 from collections import Counter
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import replace
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -39,6 +41,7 @@ from engine.workspace import Workspace
 
 CHECK_ORDER = ("integrity", "quality", "kpi", "drift", "performance")
 SCORE_COLUMNS = ("score", "prediction", "probability")
+SCORE_SLICE_ROWS = 250_000
 CUSUM_HISTORY = 56
 MONITOR_LOCK = "monitor"
 LOCK_WAIT_SECONDS = 120.0
@@ -294,7 +297,7 @@ def _model_checks(
     window_length: timedelta | None = None,
 ) -> tuple[list[dict[str, Any]], dict[str, Any]]:
     """Drift, performance and predicted conversion of one model on a feature frame."""
-    from engine.monitoring.drift import drift_report
+    from engine.monitoring.drift import drift_report, score_drift
     from engine.registry import Registry
 
     version = Registry(ws).get(name)
@@ -321,8 +324,8 @@ def _model_checks(
                 detail={"reason": info["skipped"]},
             )
         ], info
-    scores = _scores(ws, name, frame)
     if missing:  # scores only (what `shopctl score` writes by default): performance, but no feature drift
+        scores = _scores(ws, name, frame)
         info["drift_skipped"] = f"no feature column(s) {', '.join(missing[:5])} in the data"
         rows = [
             _metric_row(
@@ -336,8 +339,14 @@ def _model_checks(
             )
         ]
     else:
-        report = drift_report(profile, frame, ws.settings.monitor, scores).to_dict()
-        rows = drift_rows(report, name, window_length)
+        # The model scores the frame on a worker while the feature and joint drift are computed here: both
+        # spend most of their time in onnxruntime, polars or scikit-learn, which release the GIL.
+        with ThreadPoolExecutor(max_workers=1, thread_name_prefix="shopctl-score") as pool:
+            scoring = pool.submit(_scores, ws, name, frame)
+            report = drift_report(profile, frame, ws.settings.monitor)
+            scores = scoring.result()
+        report = replace(report, score_drift=score_drift(profile, scores, ws.settings.monitor))
+        rows = drift_rows(report.to_dict(), name, window_length)
     if spec.task == "binary":
         labels, labelled_scores = None, scores
         if spec.target and spec.target in frame.columns:
@@ -362,9 +371,19 @@ def _scores(ws: Workspace, name: str, frame: pl.DataFrame) -> np.ndarray:
     for column in SCORE_COLUMNS:
         if column in frame.columns:
             return frame.get_column(column).cast(pl.Float64).to_numpy()
+    from engine.prefetch import read_ahead
     from engine.scoring import load_model
 
-    return np.asarray(load_model(ws, name).predict(frame), dtype=np.float64).ravel()
+    model = load_model(ws, name)
+    if frame.is_empty():
+        return np.empty(0, dtype=np.float64)
+    # In slices, so the model's input matrices for a million rows are never held at once, and the next
+    # slice's inputs are prepared while this one runs.
+    parts = (
+        model.feeds_from_frame(frame.slice(start, SCORE_SLICE_ROWS))
+        for start in range(0, frame.height, SCORE_SLICE_ROWS)
+    )
+    return np.concatenate([model.run(feeds) for feeds in read_ahead(parts)])
 
 
 def _session_table(ws: Workspace, events: pl.LazyFrame, window: Window) -> pl.DataFrame:

@@ -7,7 +7,7 @@ never recomputed from raw training data; tests check each one against scipy on r
 from __future__ import annotations
 
 import numpy as np
-from scipy import stats as scipy_stats
+from scipy import special
 
 # A zero share in a bin makes PSI infinite; Evidently replaces it by 0.0001 (or a millionth of the smallest
 # non-zero share when that is smaller), and we do the same so the two agree on the same bins.
@@ -65,7 +65,7 @@ def chi_square(reference_counts: np.ndarray, current_counts: np.ndarray) -> tupl
     expected = row_totals * table.sum(axis=0, keepdims=True) / table.sum()
     statistic = float(np.sum((table - expected) ** 2 / expected))
     dof = table.shape[1] - 1
-    return statistic, float(scipy_stats.chi2.sf(statistic, dof))
+    return statistic, float(special.chdtrc(dof, statistic))
 
 
 def ks_test(reference_values: np.ndarray, current_values: np.ndarray) -> tuple[float, float]:
@@ -76,8 +76,22 @@ def ks_test(reference_values: np.ndarray, current_values: np.ndarray) -> tuple[f
         return 0.0, 1.0
     # scipy's exact path costs O(n·m); past ten million cells the asymptotic distribution is as good.
     method = "auto" if reference_values.size * current_values.size <= 10_000_000 else "asymp"
+    from scipy import stats as scipy_stats  # a second to import: only when a KS test is asked for
+
     result = scipy_stats.ks_2samp(reference_values, current_values, method=method)
     return float(result.statistic), float(result.pvalue)
+
+
+def average_ranks(values: np.ndarray) -> np.ndarray:
+    """Ranks 1..n of finite values, ties given the mean of their positions (scipy's rankdata 'average')."""
+    values = np.asarray(values).ravel()
+    order = np.argsort(values, kind="stable")
+    ordered = values[order]
+    # Each run of equal values spans sorted positions [start, end); its members all get (start + 1 + end) / 2.
+    bounds = np.flatnonzero(np.r_[True, ordered[1:] != ordered[:-1], True])
+    ranks = np.empty(values.size, dtype=np.float64)
+    ranks[order] = np.repeat((bounds[:-1] + 1 + bounds[1:]) / 2.0, np.diff(bounds))
+    return ranks
 
 
 def sorted_quantiles(sorted_values: np.ndarray, levels: np.ndarray) -> np.ndarray:
