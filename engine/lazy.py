@@ -6,7 +6,9 @@ onnxruntime should load when a command runs, not when `shopctl --help` starts (0
 
 from __future__ import annotations
 
+import contextlib
 import importlib
+import threading
 from collections.abc import Callable
 from typing import Any
 
@@ -23,3 +25,20 @@ def lazy_attributes(package: str, where: dict[str, str]) -> Callable[[str], Any]
         return value
 
     return __getattr__
+
+
+def import_in_background(*modules: str) -> threading.Thread:
+    """Start importing modules on a worker thread, so their import overlaps work that releases the GIL.
+
+    A later `import` of the same module on any thread waits for this one (Python's per-module import lock) and
+    then finds it loaded; an import that fails here fails again, with its error, where the module is used.
+    """
+
+    def load() -> None:
+        for module in modules:
+            with contextlib.suppress(Exception):
+                importlib.import_module(module)
+
+    thread = threading.Thread(target=load, name="shopctl-import", daemon=False)
+    thread.start()
+    return thread

@@ -19,6 +19,7 @@ import numpy as np
 import polars as pl
 
 from engine.errors import InputError, IntegrityError, ShopctlError
+from engine.lazy import import_in_background
 from engine.locks import workspace_lock
 from engine.monitoring import kpis, quality
 from engine.monitoring.alerts import evaluate, severity_rank
@@ -340,7 +341,9 @@ def _model_checks(
         ]
     else:
         # The model scores the frame on a worker while the feature and joint drift are computed here: both
-        # spend most of their time in onnxruntime, polars or scikit-learn, which release the GIL.
+        # spend most of their time in onnxruntime, polars or scikit-learn, which release the GIL. scikit-learn
+        # (a second of imports, for the domain classifier) loads meanwhile on a third thread.
+        import_in_background("sklearn.ensemble", "sklearn.model_selection")
         with ThreadPoolExecutor(max_workers=1, thread_name_prefix="shopctl-score") as pool:
             scoring = pool.submit(_scores, ws, name, frame)
             report = drift_report(profile, frame, ws.settings.monitor)
