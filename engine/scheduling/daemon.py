@@ -144,6 +144,12 @@ class Daemon:
                 self._write_state()
                 last_heartbeat = now
         log.info("stopping: waiting for running jobs to finish")
+        # APScheduler 3's shutdown marks the scheduler stopped before it takes the job-store lock, so a one-off
+        # job (the outbox drain) submitted at that moment cannot remove itself: JobLookupError on the scheduler
+        # thread. Paused first, then the lock taken once (get_jobs holds it), any pass over the due jobs ends
+        # while the scheduler still counts as running, and no new pass starts.
+        self.scheduler.pause()
+        self.scheduler.get_jobs()
         self.scheduler.shutdown(wait=True)
         closed = mark_interrupted(
             store, only_pid=os.getpid(), reason="interrupted: the daemon stopped during the run"
