@@ -119,10 +119,20 @@ class FeaturesConfig(Section):
     window_events: int = Field(700_000, ge=10_000)
 
 
+Candidate = Literal["logistic", "hgb", "mlp", "stack"]
+SinkName = Literal["log", "stderr", "webhook", "command"]
+
+
+def _every_candidate() -> list[Candidate]:
+    return ["logistic", "hgb", "mlp", "stack"]
+
+
+def _log_sink() -> list[SinkName]:
+    return ["log"]
+
+
 class TrainingConfig(Section):
-    candidates: list[Literal["logistic", "hgb", "mlp", "stack"]] = Field(
-        default_factory=lambda: ["logistic", "hgb", "mlp", "stack"]
-    )
+    candidates: list[Candidate] = Field(default_factory=_every_candidate)
     split: tuple[float, float, float] = (0.70, 0.15, 0.15)
     seed: int = 42
     selection_metric: Literal["roc_auc", "pr_auc", "log_loss"] = "roc_auc"
@@ -211,7 +221,7 @@ class MonitorConfig(Section):
 
 
 class AlertsConfig(Section):
-    sinks: list[Literal["log", "stderr", "webhook", "command"]] = Field(default_factory=lambda: ["log"])
+    sinks: list[SinkName] = Field(default_factory=_log_sink)
     webhook_url_env: str = "SHOPCTL_WEBHOOK_URL"
     webhook_timeout_seconds: float = Field(5.0, gt=0)
     webhook_retries: int = Field(3, ge=0)
@@ -306,8 +316,8 @@ class Settings(Section):
 
     model_config = ConfigDict(extra="forbid", populate_by_name=True)
 
-    @property
-    def schema(self) -> SchemaConfig:  # noqa: D401 - the section is called [schema] in the file
+    @property  # pydantic's deprecated BaseModel.schema() classmethod is shadowed on purpose: the section's name
+    def schema(self) -> SchemaConfig:  # type: ignore[override]  # noqa: D401
         return self.schema_
 
     @property

@@ -216,7 +216,9 @@ def _model_summary(registry: Registry, name: str, version: int) -> dict[str, Any
 
 
 def _feature_counts(features: dict[str, Any]) -> dict[str, Any]:
-    counts = {key: value for key, value in features.items() if isinstance(value, int | float | str)}
+    counts: dict[str, Any] = {
+        key: value for key, value in features.items() if isinstance(value, int | float | str)
+    }
     for key, value in features.items():
         if isinstance(value, dict):
             counts[key] = {k: v for k, v in value.items() if isinstance(v, int | float | str)}

@@ -279,7 +279,7 @@ class Registry:
             )
         pointer = self._read_pointer(name) if self._champion_path(name).exists() else None
         change = (pointer or {}).get("change_id")
-        if change and not any(entry.get("change_id") == change for entry in entries):
+        if pointer is not None and change and not any(entry.get("change_id") == change for entry in entries):
             missing.append(
                 {
                     "at": pointer.get("since"),

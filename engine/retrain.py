@@ -13,7 +13,7 @@ from __future__ import annotations
 import logging
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 import polars as pl
@@ -50,7 +50,7 @@ def _session_table(ws: Workspace, spec: TableSpec) -> pl.DataFrame:
 def _windows(
     frame: pl.DataFrame, time_column: str, train_days: int, holdout_days: int
 ) -> dict[str, datetime]:
-    newest = frame[time_column].max()
+    newest = cast(datetime, frame[time_column].max())
     holdout_start = newest - timedelta(days=holdout_days)
     return {
         "train_start": holdout_start - timedelta(days=train_days),
@@ -111,8 +111,8 @@ def _window_info(frame: pl.DataFrame, time_column: str) -> dict[str, Any]:
         return {"rows": 0, "start": None, "end": None}
     return {
         "rows": frame.height,
-        "start": iso(frame[time_column].min()),
-        "end": iso(frame[time_column].max()),
+        "start": iso(cast(datetime, frame[time_column].min())),
+        "end": iso(cast(datetime, frame[time_column].max())),
     }
 
 
@@ -169,15 +169,18 @@ def _decide(
     policy = ws.settings.retrain
     frame = _session_table(ws, spec)
     time_column = spec.time_column or "session_start"
+    target = spec.target
+    if target is None:
+        raise InputError(
+            f"model {name!r} has no target column in its spec; there is nothing to judge a challenger by"
+        )
     windows = _windows(frame, time_column, policy.train_days, policy.holdout_days)
     in_train = (pl.col(time_column) >= windows["train_start"]) & (
         pl.col(time_column) < windows["holdout_start"]
     )
-    train_frame = frame.filter(in_train & pl.col(spec.target).is_not_null())
-    holdout = frame.filter(
-        (pl.col(time_column) >= windows["holdout_start"]) & pl.col(spec.target).is_not_null()
-    )
-    labels = holdout[spec.target].to_numpy().astype(int)
+    train_frame = frame.filter(in_train & pl.col(target).is_not_null())
+    holdout = frame.filter((pl.col(time_column) >= windows["holdout_start"]) & pl.col(target).is_not_null())
+    labels = holdout[target].to_numpy().astype(int)
 
     champion_model = load_model(ws, name, champion.version)
     champion_metrics = (

@@ -42,7 +42,7 @@ def tree_attributes(
 ) -> dict[str, Any]:
     """TreeEnsemble attribute lists for a single-output HGB model (binary classifier or regressor)."""
     prefix = "class" if classifier else "target"
-    attributes: dict[str, list[Any]] = {
+    attributes: dict[str, Any] = {
         key: []
         for key in (
             "nodes_treeids",

@@ -166,6 +166,8 @@ class Rule:
                 return None
             upper = row.get("upper")
             return value <= reference - (self.threshold or 0.0) and (upper is None or upper < reference)
+        if self.threshold is None:
+            return None
         return OPERATORS[self.op](value, self.threshold)
 
 
@@ -312,7 +314,7 @@ def evaluate(
                     key = (row["metric"], row["scope"], row.get("model", ""))
                     groups.setdefault(key, []).append((row, verdict))
         for (metric, scope, model), judged in groups.items():
-            key = {"rule": rule.name, "metric": metric, "scope": scope, "model": model}
+            identity = {"rule": rule.name, "metric": metric, "scope": scope, "model": model}
             best = (0, judged[0][0])
             for row, verdict in judged:
                 held = _held_for(store, rule, row, window_end, length_seconds) if verdict else 0
@@ -322,11 +324,11 @@ def evaluate(
             condition = held >= rule.for_runs
             alert_id = None
             if update_lifecycle:
-                alert_id = _transition(ws, store, rule, row, key, condition, held, window_end, cooldown)
+                alert_id = _transition(ws, store, rule, row, identity, condition, held, window_end, cooldown)
             if condition:
                 firing.append(
                     {
-                        **key,
+                        **identity,
                         "severity": rule.severity,
                         "message": describe(rule, row),
                         "held_for": held,

@@ -95,7 +95,7 @@ def choose_method(
 ) -> tuple[str, float]:
     """The method and threshold for one feature: its override, else the configured method, else the default."""
     override = config.drift_overrides.get(name)
-    method = override.method if override and override.method else None
+    method: str | None = override.method if override and override.method else None
     if method and method not in METHODS_FOR_KIND[kind]:
         raise ConfigError(
             f"config.toml [monitor] drift_overrides.{name}.method: {method!r} does not apply to a {kind} feature; "
@@ -152,7 +152,9 @@ def _numeric_statistic(
             return stats.wasserstein_discrete(
                 atoms, reference_counts[: atoms.size], current_sorted
             ) / spread, None
-        return stats.wasserstein_from_quantiles(feature["quantiles"], levels, current_sorted) / spread, None
+        return stats.wasserstein_from_quantiles(
+            feature["quantiles"], np.asarray(levels), current_sorted
+        ) / spread, None
     reference_values = np.array([value for value in sample if value is not None], dtype=np.float64)
     return stats.ks_test(reference_values, current_sorted)
 
@@ -243,15 +245,15 @@ def _verdict(
     """Pick the method, compute the statistic and judge it (p-value methods are judged after BH adjustment)."""
     current_null_rate = 1.0 - current_rows / current_total if current_total else 0.0
     reference_rows = int(feature.get("count", 0))
-    common = dict(
-        name=name,
-        kind=kind,
-        reference_rows=reference_rows,
-        current_rows=int(current_rows),
-        reference_null_rate=float(feature["null_rate"]),
-        current_null_rate=current_null_rate,
-        histogram=histogram,
-    )
+    common: dict[str, Any] = {
+        "name": name,
+        "kind": kind,
+        "reference_rows": reference_rows,
+        "current_rows": int(current_rows),
+        "reference_null_rate": float(feature["null_rate"]),
+        "current_null_rate": current_null_rate,
+        "histogram": histogram,
+    }
     if reference_rows == 0 or current_rows == 0:
         return FeatureDrift(
             method=None,
@@ -286,12 +288,17 @@ def _severity(statistic: float, p_value: float | None, threshold: float) -> floa
 
 
 def _adjust_p_values(results: list[FeatureDrift]) -> None:
-    tested = [result for result in results if result.p_value is not None]
-    adjusted = stats.benjamini_hochberg([result.p_value for result in tested])
-    for result, p_adjusted in zip(tested, adjusted.tolist(), strict=True):
+    # A p-value method always has a statistic and a threshold; only the p-values are adjusted.
+    tested = [
+        (result, result.p_value, result.statistic, result.threshold)
+        for result in results
+        if result.p_value is not None and result.statistic is not None and result.threshold is not None
+    ]
+    adjusted = stats.benjamini_hochberg([p_value for _, p_value, _, _ in tested])
+    for (result, _, statistic, threshold), p_adjusted in zip(tested, adjusted.tolist(), strict=True):
         result.p_adjusted = p_adjusted
-        result.drifted = p_adjusted < result.threshold
-        result.severity = _severity(result.statistic, p_adjusted, result.threshold)
+        result.drifted = p_adjusted < threshold
+        result.severity = _severity(statistic, p_adjusted, threshold)
 
 
 def drift_report(

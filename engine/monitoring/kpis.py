@@ -368,7 +368,7 @@ def kpi_metrics(
                 result["detail"]["anomaly"] = None
             rows.append(_row(metric, scope, result, status, reason))
 
-        volume = {
+        volume: dict[str, Any] = {
             "value": float(current["sessions"]),
             "lower": None,
             "upper": None,
@@ -435,7 +435,7 @@ def predicted_conversion_rows(
     for scope, part in groups:
         trials = part.height
         successes = int(part["has_purchase"].sum())
-        predicted = float(part["score"].mean())
+        predicted = float(part.select(pl.col("score").mean()).item())
         lower, upper = wilson_interval(successes, trials, z)
         status = "warning" if not lower <= predicted <= upper else "ok"
         rows.append(

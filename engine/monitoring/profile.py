@@ -232,7 +232,7 @@ def build_reference_profile(
             "base_rate" if spec.task == "binary" else "mean": mean,
         }
         usable = known & np.isfinite(scores) if scores is not None else np.zeros(rows, dtype=bool)
-        if spec.task == "binary" and usable.any():
+        if spec.task == "binary" and scores is not None and usable.any():
             if len(np.unique(labels[usable])) == 2:
                 profile["calibration"] = calibration_table(labels[usable], scores[usable])
             profile["performance"] = realized_performance(labels[usable], scores[usable], threshold)

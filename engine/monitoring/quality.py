@@ -129,7 +129,7 @@ def event_quality(
         )
 
     for name in null_columns:
-        if not n_events:
+        if not n_events or current is None:
             break
         value = current[f"null:{name}"] / n_events
         base_events = sum(b["events"] for b in base)

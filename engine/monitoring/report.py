@@ -79,7 +79,8 @@ def metric_history(
     limit: int | None = None,
 ) -> list[dict[str, Any]]:
     """Stored metric rows, oldest window first; metric and scope accept globs; since is a date or time."""
-    since_text = parse_at(since, source="--since").isoformat(timespec="seconds") if since else None
+    since_at = parse_at(since, source="--since") if since else None
+    since_text = since_at.isoformat(timespec="seconds") if since_at else None
     return query_metrics(
         open_store(ws), metric=metric, scope=scope, since=since_text, model=model, kind=kind, limit=limit
     )

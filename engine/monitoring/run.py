@@ -13,7 +13,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 import polars as pl
@@ -252,9 +252,9 @@ def performance_rows(
         for name, value in realized_performance(labels, labelled, threshold).items():
             if name in ("rows", "base_rate"):
                 continue
-            band = (
+            interval = (
                 auc_band(value, positives, int(labels.size) - positives)
-                if name == "roc_auc"
+                if name == "roc_auc" and value is not None
                 else (None, None)
             )
             rows.append(
@@ -264,8 +264,8 @@ def performance_rows(
                     scope,
                     value,
                     model,
-                    lower=band[0],
-                    upper=band[1],
+                    lower=interval[0],
+                    upper=interval[1],
                     detail={
                         "reference": reference.get(name),
                         "rows": int(labels.size),
@@ -538,7 +538,8 @@ def run_monitor(
         if spec.time_column and spec.time_column in frame.columns and frame.height:
             times = frame.get_column(spec.time_column).cast(pl.Datetime("us", "UTC"), strict=False)
             if times.null_count() < frame.height and at is None:
-                current = Window(times.min(), times.max() + timedelta(microseconds=1))
+                first, last = cast(datetime, times.min()), cast(datetime, times.max())
+                current = Window(first, last + timedelta(microseconds=1))
         rows += quality.table_quality(frame, version.profile, spec.numeric, spec.categorical, spec.id_columns)
         try:
             model_rows, info = _model_checks(ws, names[0], frame, None, current.length)

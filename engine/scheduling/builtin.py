@@ -114,7 +114,7 @@ def ingest_task(context: JobContext) -> dict[str, Any]:
             log.error("ingest: %s failed: %s", path.name, message)
             continue
         moved = _move_aside(path, inbox / "processed")
-        counts = result.to_dict() if hasattr(result, "to_dict") else dict(result)
+        counts = result.to_dict()
         files.append({"file": path.name, "status": "ok", "moved_to": str(moved), **_counts(counts)})
     produced = {"files": files, "ingested": sum(1 for item in files if item["status"] == "ok")}
     failed = [item for item in files if item["status"] == "failed"]

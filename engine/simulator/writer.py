@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import gzip
 from pathlib import Path
-from typing import Any
+from typing import IO, Any, cast
 
 import polars as pl
 
@@ -47,7 +47,9 @@ def _writer(events: pl.DataFrame, fmt: str, compressed: bool):  # noqa: ANN202 -
     text = events.with_columns(pl.col("event_time").dt.strftime(ISO_UTC))
 
     def write_text(path: Path) -> None:
-        handle = gzip.open(path, "wb", compresslevel=5) if compressed else open(path, "wb")  # noqa: SIM115
+        handle: IO[bytes] = (
+            cast(IO[bytes], gzip.open(path, "wb", compresslevel=5)) if compressed else open(path, "wb")  # noqa: SIM115
+        )
         with handle:
             if fmt == "jsonl":
                 text.write_ndjson(handle)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from engine.store.db import Store
+from engine.store.db import Store, inserted_id
 
 ACTIVE_STATES = ("open", "acknowledged")
 ALERT_FIELDS = (
@@ -79,7 +79,7 @@ def insert_alert(store: Store, fields: dict[str, Any], detail: dict[str, Any] | 
             f"INSERT INTO alerts ({', '.join(names)}, detail_json) VALUES ({placeholders}, ?)",
             (*[fields[name] for name in names], json.dumps(detail or {}, default=str)),
         )
-        return int(cursor.lastrowid)
+        return inserted_id(cursor)
 
 
 def update_alert(
@@ -114,7 +114,7 @@ def record_delivery(
             "INSERT INTO deliveries (alert_id, sink, status, attempts, error, at) VALUES (?, ?, ?, ?, ?, ?)",
             (alert_id, sink, status, attempts, error, at),
         )
-        return int(cursor.lastrowid)
+        return inserted_id(cursor)
 
 
 def query_deliveries(store: Store, *, alert_id: int | None = None) -> list[dict[str, Any]]:

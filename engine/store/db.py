@@ -233,6 +233,13 @@ class Store:
         return self.connection.execute("PRAGMA user_version").fetchone()[0]
 
 
+def inserted_id(cursor: sqlite3.Cursor) -> int:
+    """The rowid an INSERT just made (sqlite3 types it Optional: it is None only when nothing was inserted)."""
+    if cursor.lastrowid is None:
+        raise StoreError("an INSERT reported no row id")
+    return int(cursor.lastrowid)
+
+
 def open_store(workspace) -> Store:  # noqa: ANN001 - engine.workspace.Workspace, kept import-light
     """The store of a workspace (created and migrated on first use)."""
     return Store(workspace.store_path)

@@ -13,7 +13,7 @@ from typing import Any
 
 from engine.atomic import pid_alive
 from engine.clock import iso, utc_now
-from engine.store.db import Store
+from engine.store.db import Store, inserted_id
 
 RUN_STATUSES = ("running", "ok", "failed", "skipped", "interrupted")
 
@@ -49,7 +49,7 @@ def start_run(
         "VALUES (?, ?, ?, ?, 'running', ?)",
         (job_id, trigger, iso(scheduled_for), iso(started or utc_now()), os.getpid()),
     )
-    return int(cursor.lastrowid)
+    return inserted_id(cursor)
 
 
 def finish_run(
@@ -96,7 +96,7 @@ def record_run(
             os.getpid(),
         ),
     )
-    return int(cursor.lastrowid)
+    return inserted_id(cursor)
 
 
 def get_run(store: Store, run_id: int) -> dict[str, Any] | None:

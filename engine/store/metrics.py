@@ -134,7 +134,8 @@ def query_metrics(
     limit: int | None = None,
 ) -> list[dict[str, Any]]:
     """Metric rows, oldest window first; metric and scope accept globs (conversion_rate, segment:device=*)."""
-    clauses, parameters = [], []
+    clauses: list[str] = []
+    parameters: list[str | float] = []
     for column, value in (("metric", metric), ("scope", scope)):
         if value:
             clauses.append(f"{column} GLOB ?")

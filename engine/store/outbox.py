@@ -13,7 +13,7 @@ from collections.abc import Collection
 from dataclasses import dataclass
 from typing import Any
 
-from engine.store.db import Store
+from engine.store.db import Store, inserted_id
 
 
 @dataclass(frozen=True)
@@ -42,7 +42,7 @@ def enqueue(
             "VALUES (?, ?, 'queued', 0, NULL, ?)",
             (alert_id, sink, at),
         )
-        delivery_id = int(cursor.lastrowid)
+        delivery_id = inserted_id(cursor)
         connection.execute(
             "INSERT INTO outbox (delivery_id, sink, payload_json, next_attempt) VALUES (?, ?, ?, ?)",
             (delivery_id, sink, json.dumps(payload, default=str, sort_keys=True), now),
