@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import functools
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import polars as pl
@@ -28,6 +28,9 @@ CUSUM_H = 8.0
 UNKNOWN = "unknown"
 
 # Which direction of change is bad for each KPI ("both" for mix and volume).
+# A check judges a current window's values against baseline windows' values at a z: rate_check or mean_check.
+Check = Callable[..., dict[str, Any]]
+
 BAD_DIRECTION = {
     "conversion_rate": "low",
     "cart_rate": "low",
@@ -315,6 +318,30 @@ def _kept(
     return [item for k, item in windows if k not in flagged], excluded, False
 
 
+def baseline_outliers(
+    metric: str, check: Check, windows: Sequence[tuple[int, tuple[float, ...]]], z: float
+) -> list[int]:
+    """Baseline windows that, judged against the other baseline windows at z − 1, fall on the metric's bad side.
+
+    An incident's first days are flagged and stay out of later baselines; a day of it that was not (z of −3.5
+    against a band of 4) would otherwise enter the baseline, widen it through over-dispersion and hide the
+    rest of the incident. Leave-one-out needs three populated windows; at most all but two are dropped, most
+    extreme first, and never a window too small to judge.
+    """
+    populated = [(k, item) for k, item in windows if item[-1]]
+    if len(populated) < 3:
+        return []
+    bad = BAD_DIRECTION.get(metric, "low")
+    scored = []
+    for k, item in populated:
+        others = [other for j, other in populated if j != k]
+        result = check(item, others, z=max(z - 1.0, 2.0))
+        anomaly = result["anomaly"]
+        if anomaly and not result.get("reason") and bad in (anomaly, "both"):
+            scored.append((-abs(result["detail"].get("z") or 0.0), k))
+    return sorted(k for _, k in sorted(scored)[: len(populated) - 2])
+
+
 def kpi_metrics(
     counts: pl.DataFrame,
     config: MonitorConfig,
@@ -344,19 +371,28 @@ def kpi_metrics(
 
         def judge(
             metric: str,
-            check: Any,
+            check: Check,
             pick: Any,
             scope: str = scope,
             base: list = base,
             current: dict = current,
             no_baseline: str | None = no_baseline,
         ) -> None:
-            kept, excluded, renewed = _kept(
-                [(k, pick(record)) for k, record in base], flagged.get((metric, scope), set())
+            picked = [(k, pick(record)) for k, record in base]
+            known = flagged.get((metric, scope), set())
+            kept, excluded, renewed = _kept(picked, known)
+            outliers = (
+                []
+                if renewed
+                else baseline_outliers(metric, check, [(k, item) for k, item in picked if k not in known], z)
             )
-            result = check(pick(current), kept)
+            if outliers:
+                kept = [item for k, item in picked if k not in known and k not in outliers]
+            result = check(pick(current), kept, z=z)
             if excluded:
                 result["detail"]["excluded_windows"] = excluded
+            if outliers:
+                result["detail"]["outlier_windows"] = outliers
             if renewed:
                 result["detail"]["baseline_note"] = (
                     "every baseline window was itself flagged: the change has lasted the whole baseline and is "
@@ -382,23 +418,23 @@ def kpi_metrics(
         for metric, numerator, denominator in _rate_definitions(funnel):
             judge(
                 metric,
-                functools.partial(rate_check, metric, z=z),
+                functools.partial(rate_check, metric),
                 lambda r, n=numerator, d=denominator: (r.get(n) or 0, r.get(d) or 0),
             )
         judge(
             "average_order_value",
-            functools.partial(mean_check, z=z),
+            mean_check,
             lambda r: (r["revenue"], r["revenue_sq"], r["orders"]),
         )
         judge(
             "revenue_per_session",
-            functools.partial(mean_check, z=z),
+            mean_check,
             lambda r: (r["revenue"], r["revenue_sq"], r["sessions"]),
         )
         if scope != "overall":
             judge(
                 "session_share",
-                functools.partial(rate_check, "session_share", z=z),
+                functools.partial(rate_check, "session_share"),
                 lambda r: (r["sessions"], r["total"]),
             )
     return rows
