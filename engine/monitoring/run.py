@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import replace
+from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any, cast
@@ -501,6 +501,19 @@ def _checked_at(
     return None if end is None else check_window_end(end, length, weeks, now)
 
 
+@dataclass
+class _Checked:
+    """What one run checked: its metric rows and models, before they are stored and judged for alerts."""
+
+    current: Window
+    baselines: list[Window]
+    source: str  # "events", or the resolved path of the checked file
+    model: str  # the model named by --model ("" when every champion was checked)
+    rows: list[dict[str, Any]] = field(default_factory=list)
+    models: list[dict[str, Any]] = field(default_factory=list)
+    errors: list[str] = field(default_factory=list)
+
+
 def run_monitor(
     ws: Workspace,
     *,
@@ -510,107 +523,132 @@ def run_monitor(
     input_path: str | Path | None = None,
 ) -> dict[str, Any]:
     """Check one window against the reference profile and history, store it, raise alerts; the run's summary."""
-    settings = ws.settings
-    monitor = settings.monitor
+    monitor = ws.settings.monitor
     length = parse_duration(window or monitor.window, source="--window" if window else "[monitor] window")
     now = datetime.now(UTC)
     at_end = _checked_at(at, length, monitor.baseline_weeks, now)
     store = open_store(ws)
-    rows: list[dict[str, Any]] = []
-    models: list[dict[str, Any]] = []
-    errors: list[str] = []
     if input_path is not None:
-        path = Path(input_path)
-        names = [model] if model else _champions(ws)
-        if len(names) != 1:
-            raise InputError(
-                f"--input {path}: name the model to check it against with --model "
-                f"(registered champions: {', '.join(names) or 'none'})"
-            )
-        from engine.registry import Registry
-
-        frame = _read_batch(path)
-        version = Registry(ws).get(names[0])
-        spec = TableSpec.from_dict(version.metadata.get("spec") or {})
-        _check_batch(path, frame, names[0], version.version, spec)
-        end = at_end or (datetime(now.year, now.month, now.day, tzinfo=UTC) + timedelta(days=1))
-        current = Window(end - length, end)
-        if spec.time_column and spec.time_column in frame.columns and frame.height:
-            times = frame.get_column(spec.time_column).cast(pl.Datetime("us", "UTC"), strict=False)
-            if times.null_count() < frame.height and at is None:
-                first, last = cast(datetime, times.min()), cast(datetime, times.max())
-                current = Window(first, last + timedelta(microseconds=1))
-        rows += quality.table_quality(frame, version.profile, spec.numeric, spec.categorical, spec.id_columns)
-        try:
-            model_rows, info = _model_checks(ws, names[0], frame, None, current.length)
-        except IntegrityError as error:
-            model_rows = [integrity_row(names[0], error)]
-            errors.append(f"model {names[0]}: {error}")
-            info = {
-                "name": names[0],
-                "version": version.version,
-                "integrity": "failed",
-                "skipped": str(error),
-            }
-        rows += model_rows
-        models.append(info)
-        source, run_model, baselines = str(path.resolve()), names[0], []
+        checked = _check_file(ws, Path(input_path), model, at is None, at_end, length, now)
     else:
-        from engine.events import scan_events
-
-        events = scan_events(ws)
-        newest = events.select(pl.col("event_time").max()).collect().item()
-        current = resolve_window(length, at_end, newest)
-        baselines = baseline_windows(current, monitor.baseline_weeks)
-        dimensions = list(settings.schema.dimensions)
-        # Read the current and baseline windows once; every check below works on this in-memory slice.
-        earliest = min(w.start for w in (current, *baselines))
-        scoped = (
-            events.filter((pl.col("event_time") >= earliest) & (pl.col("event_time") < current.data_end))
-            .collect()
-            .lazy()
-        )
-        newest_before_end = newest if newest is not None and newest < current.end else None
-        if newest_before_end is None:
-            newest_before_end = (
-                events.filter(pl.col("event_time") < current.end)
-                .select(pl.col("event_time").max())
-                .collect()
-                .item()
-            )
-        rows += quality.event_quality(scoped, current, baselines, dimensions, monitor, now, newest_before_end)
-        rows += quality.quarantine_rows(ws.data_dir / "ingests.jsonl")
-        segments = [name for name in monitor.segments if name in (*dimensions, "visitor_type")]
-        history = events.select("user_id", "event_time")
-        sessions = kpis.session_frame(scoped, [current, *baselines], segments, monitor.funnel, history)
-        counts = kpis.segment_counts(sessions, segments, monitor.funnel)
-        rows += kpis.kpi_metrics(counts, monitor, len(baselines), flagged_baselines(store, baselines))
-        names = [model] if model else _champions(ws)
-        if names:
-            table = _session_table(ws, events, current)
-            for name in names:
-                try:
-                    model_rows, info = _model_checks(ws, name, table, sessions, current.length)
-                except IntegrityError as error:
-                    rows.append(integrity_row(name, error))
-                    errors.append(f"model {name}: {error}")
-                    models.append(
-                        {"name": name, "version": None, "integrity": "failed", "skipped": str(error)}
-                    )
-                    continue
-                except Exception as error:  # noqa: BLE001 - one broken model must not stop the shop's KPI checks
-                    if model:
-                        raise
-                    kind = "" if isinstance(error, ShopctlError) else f"{type(error).__name__}: "
-                    errors.append(f"model {name}: {kind}{error}")
-                    continue
-                rows += model_rows
-                models.append(info)
-        source, run_model = "events", model or ""
-    for row in rows:
+        checked = _check_events(ws, store, model, at_end, length, now)
+    for row in checked.rows:
         row.setdefault("model", "")
-    _apply_cusum(store, rows, current)
+    _apply_cusum(store, checked.rows, checked.current)
+    return _record(ws, store, checked, now)
 
+
+def _check_file(
+    ws: Workspace,
+    path: Path,
+    model: str | None,
+    window_from_times: bool,
+    at_end: datetime | None,
+    length: timedelta,
+    now: datetime,
+) -> _Checked:
+    """A scored or raw batch file against one model's profile: table quality, drift and performance."""
+    from engine.registry import Registry
+
+    names = [model] if model else _champions(ws)
+    if len(names) != 1:
+        raise InputError(
+            f"--input {path}: name the model to check it against with --model "
+            f"(registered champions: {', '.join(names) or 'none'})"
+        )
+    name = names[0]
+    frame = _read_batch(path)
+    version = Registry(ws).get(name)
+    spec = TableSpec.from_dict(version.metadata.get("spec") or {})
+    _check_batch(path, frame, name, version.version, spec)
+    end = at_end or (datetime(now.year, now.month, now.day, tzinfo=UTC) + timedelta(days=1))
+    current = Window(end - length, end)
+    # Without --at, a batch with a time column is its own window: from its first time to its last.
+    if window_from_times and spec.time_column and spec.time_column in frame.columns and frame.height:
+        times = frame.get_column(spec.time_column).cast(pl.Datetime("us", "UTC"), strict=False)
+        if times.null_count() < frame.height:
+            first, last = cast(datetime, times.min()), cast(datetime, times.max())
+            current = Window(first, last + timedelta(microseconds=1))
+    checked = _Checked(current=current, baselines=[], source=str(path.resolve()), model=name)
+    checked.rows += quality.table_quality(
+        frame, version.profile, spec.numeric, spec.categorical, spec.id_columns
+    )
+    try:
+        model_rows, info = _model_checks(ws, name, frame, None, current.length)
+    except IntegrityError as error:
+        model_rows = [integrity_row(name, error)]
+        checked.errors.append(f"model {name}: {error}")
+        info = {"name": name, "version": version.version, "integrity": "failed", "skipped": str(error)}
+    checked.rows += model_rows
+    checked.models.append(info)
+    return checked
+
+
+def _check_events(
+    ws: Workspace, store: Any, model: str | None, at_end: datetime | None, length: timedelta, now: datetime
+) -> _Checked:
+    """The event store's window against its same-weekday baselines: data quality, KPIs, then every model."""
+    from engine.events import scan_events
+
+    monitor = ws.settings.monitor
+    events = scan_events(ws)
+    newest = events.select(pl.col("event_time").max()).collect().item()
+    current = resolve_window(length, at_end, newest)
+    baselines = baseline_windows(current, monitor.baseline_weeks)
+    checked = _Checked(current=current, baselines=baselines, source="events", model=model or "")
+    dimensions = list(ws.settings.schema.dimensions)
+    # Read the current and baseline windows once; every check below works on this in-memory slice.
+    earliest = min(w.start for w in (current, *baselines))
+    scoped = (
+        events.filter((pl.col("event_time") >= earliest) & (pl.col("event_time") < current.data_end))
+        .collect()
+        .lazy()
+    )
+    newest_before_end = newest if newest is not None and newest < current.end else None
+    if newest_before_end is None:
+        newest_before_end = (
+            events.filter(pl.col("event_time") < current.end)
+            .select(pl.col("event_time").max())
+            .collect()
+            .item()
+        )
+    checked.rows += quality.event_quality(
+        scoped, current, baselines, dimensions, monitor, now, newest_before_end
+    )
+    checked.rows += quality.quarantine_rows(ws.data_dir / "ingests.jsonl")
+    segments = [name for name in monitor.segments if name in (*dimensions, "visitor_type")]
+    history = events.select("user_id", "event_time")
+    sessions = kpis.session_frame(scoped, [current, *baselines], segments, monitor.funnel, history)
+    counts = kpis.segment_counts(sessions, segments, monitor.funnel)
+    checked.rows += kpis.kpi_metrics(counts, monitor, len(baselines), flagged_baselines(store, baselines))
+    names = [model] if model else _champions(ws)
+    if not names:
+        return checked
+    table = _session_table(ws, events, current)
+    for name in names:
+        try:
+            model_rows, info = _model_checks(ws, name, table, sessions, current.length)
+        except IntegrityError as error:
+            checked.rows.append(integrity_row(name, error))
+            checked.errors.append(f"model {name}: {error}")
+            checked.models.append(
+                {"name": name, "version": None, "integrity": "failed", "skipped": str(error)}
+            )
+            continue
+        except Exception as error:  # noqa: BLE001 - one broken model must not stop the shop's KPI checks
+            if model:
+                raise
+            kind = "" if isinstance(error, ShopctlError) else f"{type(error).__name__}: "
+            checked.errors.append(f"model {name}: {kind}{error}")
+            continue
+        checked.rows += model_rows
+        checked.models.append(info)
+    return checked
+
+
+def _record(ws: Workspace, store: Any, checked: _Checked, now: datetime) -> dict[str, Any]:
+    """Judge the rows for alerts and store the run (under the monitor lock), deliver, and build the summary."""
+    current, rows, models = checked.current, checked.rows, checked.models
     length_seconds = current.length.total_seconds()
     checks = _summarise(rows)
     # The daemon, a cron job and a person may run the monitor at once: alert transitions and the run's
@@ -618,8 +656,8 @@ def run_monitor(
     with workspace_lock(ws, MONITOR_LOCK, wait_seconds=LOCK_WAIT_SECONDS, purpose="monitor run"):
         newest_end = newest_window_end(
             store,
-            model=run_model,
-            source=source,
+            model=checked.model,
+            source=checked.source,
             length_seconds=length_seconds,
             not_after=iso(latest_window_end(current.length, now)),
         )
@@ -641,9 +679,9 @@ def run_monitor(
         }
         run_id = save_run(
             store,
-            model=run_model,
+            model=checked.model,
             model_version=models[0]["version"] if len(models) == 1 else None,
-            source=source,
+            source=checked.source,
             window_start=iso(current.start),
             window_end=iso(current.end),
             started=iso(now),
@@ -652,25 +690,25 @@ def run_monitor(
             summary=summary,
             metrics=rows,
         )
-    retention = apply_retention(store, monitor.retention_days)
+    retention = apply_retention(store, ws.settings.monitor.retention_days)
     # Webhook and command deliveries were only queued above: they go out now that the figures are stored and
     # the lock is released, bounded by [alerts] webhook_deadline_seconds; what is left waits in the outbox.
     deliveries = drain_outbox(ws, store)
-    watched = {"", run_model, *(info["name"] for info in models)}
+    watched = {"", checked.model, *(info["name"] for info in models)}
     open_alerts = [alert for alert in alert_store.active_alerts(store) if alert["model"] in watched]
     return {
         "run_id": run_id,
         "status": status,
-        "source": source,
-        "model": run_model or None,
+        "source": checked.source,
+        "model": checked.model or None,
         "models": models,
         "window": current.to_dict(),
-        "baseline_windows": [w.to_dict() for w in baselines],
+        "baseline_windows": [w.to_dict() for w in checked.baselines],
         "backfill": backfill,
         "checks": checks,
         "firing": firing,
         "alerts": [alert_payload(alert) for alert in open_alerts],
-        "errors": errors,
+        "errors": checked.errors,
         "retention": retention,
         "deliveries": deliveries,
     }
