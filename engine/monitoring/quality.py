@@ -74,24 +74,11 @@ def event_quality(
     `newest_before_end` (the newest event before the window's end) is looked up in events when not given.
     """
     columns = events.collect_schema().names()
-    rows: list[dict[str, Any]] = []
     missing = [name for name in CANONICAL_COLUMNS if name not in columns]
-    rows.append(_schema_row(missing))
-    present = [name for name in CANONICAL_COLUMNS if name in columns]
+    rows = [_schema_row(missing)]
     dims = [name for name in dimensions if name in columns]
     windows = [window, *baselines]
-    index = pl.lit(None, dtype=pl.Int32)
-    for position in reversed(range(len(windows))):
-        inside = (pl.col("event_time") >= windows[position].start) & (
-            pl.col("event_time") < windows[position].data_end
-        )
-        index = pl.when(inside).then(pl.lit(position, dtype=pl.Int32)).otherwise(index)
-    lo = min(w.start for w in windows)
-    scoped = (
-        events.filter((pl.col("event_time") >= lo) & (pl.col("event_time") < window.data_end))
-        .with_columns(index.alias("window"))
-        .filter(pl.col("window").is_not_null())
-    )
+    scoped = _numbered(events, windows)
     null_columns = [name for name in (*NULL_RATE_COLUMNS, *dims) if name in columns]
     summary = (
         scoped.group_by("window")
@@ -104,105 +91,152 @@ def event_quality(
     per_window = {record["window"]: record for record in summary.iter_rows(named=True)}
     current = per_window.get(0)
     base = [per_window[k] for k in range(1, len(windows)) if k in per_window]
-    n_events = current["events"] if current else 0
+    rows.append(_volume_row(current, base, window, config.volume_tolerance))
+    if current is not None and current["events"]:
+        rows += _null_rate_rows(current, base, null_columns)
+        rows += _content_rows(scoped, columns, current["events"], now)
+        rows += _unseen_category_rows(scoped, dims, current["events"])
+    rows.append(_freshness_row(events, window, now, newest_before_end))
+    return rows
 
-    mean_volume = sum(b["events"] for b in base) / len(base) if base else None
-    if mean_volume is None:
-        rows.append(_row("volume", "overall", float(n_events), "skipped", reason="no baseline yet"))
-    else:
-        lower = mean_volume * (1 - config.volume_tolerance)
-        upper = mean_volume / (1 - config.volume_tolerance)
-        anomaly = "low" if n_events < lower else "high" if n_events > upper else None
-        rows.append(
-            _row(
-                "volume",
-                "overall",
-                float(n_events),
-                "warning" if anomaly else "ok",
-                lower=lower,
-                upper=upper,
-                baseline=mean_volume,
-                anomaly=anomaly,
-                change=(n_events - mean_volume) / mean_volume if mean_volume else None,
-                partial=window.partial,
-            )
+
+def _numbered(events: pl.LazyFrame, windows: Sequence[Window]) -> pl.LazyFrame:
+    """The events inside any of the windows, each with the number of its window (0 = the current one)."""
+    index = pl.lit(None, dtype=pl.Int32)
+    for position in reversed(range(len(windows))):
+        inside = (pl.col("event_time") >= windows[position].start) & (
+            pl.col("event_time") < windows[position].data_end
         )
+        index = pl.when(inside).then(pl.lit(position, dtype=pl.Int32)).otherwise(index)
+    lo = min(w.start for w in windows)
+    return (
+        events.filter((pl.col("event_time") >= lo) & (pl.col("event_time") < windows[0].data_end))
+        .with_columns(index.alias("window"))
+        .filter(pl.col("window").is_not_null())
+    )
 
+
+def _volume_row(
+    current: dict[str, Any] | None, base: list[dict[str, Any]], window: Window, tolerance: float
+) -> dict[str, Any]:
+    """Events in the window against the baseline windows' mean, within a relative tolerance."""
+    n_events = current["events"] if current else 0
+    if not base:
+        return _row("volume", "overall", float(n_events), "skipped", reason="no baseline yet")
+    mean_volume = sum(b["events"] for b in base) / len(base)
+    lower = mean_volume * (1 - tolerance)
+    upper = mean_volume / (1 - tolerance)
+    anomaly = "low" if n_events < lower else "high" if n_events > upper else None
+    return _row(
+        "volume",
+        "overall",
+        float(n_events),
+        "warning" if anomaly else "ok",
+        lower=lower,
+        upper=upper,
+        baseline=mean_volume,
+        anomaly=anomaly,
+        change=(n_events - mean_volume) / mean_volume if mean_volume else None,
+        partial=window.partial,
+    )
+
+
+def _null_rate_rows(
+    current: dict[str, Any], base: list[dict[str, Any]], null_columns: list[str]
+) -> list[dict[str, Any]]:
+    """Each column's share of nulls in the window against its share over the baseline windows."""
+    rows = []
+    n_events = current["events"]
+    base_events = sum(b["events"] for b in base)
     for name in null_columns:
-        if not n_events or current is None:
-            break
         value = current[f"null:{name}"] / n_events
-        base_events = sum(b["events"] for b in base)
         baseline = sum(b[f"null:{name}"] for b in base) / base_events if base_events else None
         rows.append(
             _row("null_rate", f"feature:{name}", value, _null_rate_status(value, baseline), baseline=baseline)
         )
+    return rows
 
-    if n_events:
-        current_events = scoped.filter(pl.col("window") == 0)
-        checks = (
-            current_events.select(
-                ((pl.col("price") < 0).sum() if "price" in columns else pl.lit(0)).alias("bad_price"),
-                ((pl.col("quantity") <= 0).sum() if "quantity" in columns else pl.lit(0)).alias(
-                    "bad_quantity"
-                ),
-                (pl.col("event_time") > now + timedelta(hours=1)).sum().alias("future_time"),
-                pl.struct([pl.col(name) for name in DUPLICATE_KEY if name in present])
-                .n_unique()
-                .alias("distinct"),
-            )
-            .collect()
-            .row(0, named=True)
+
+def _content_rows(
+    scoped: pl.LazyFrame, columns: list[str], n_events: int, now: datetime
+) -> list[dict[str, Any]]:
+    """Out-of-range prices, quantities and future times, and duplicate events, in the current window."""
+    present = [name for name in CANONICAL_COLUMNS if name in columns]
+    checks = (
+        scoped.filter(pl.col("window") == 0)
+        .select(
+            ((pl.col("price") < 0).sum() if "price" in columns else pl.lit(0)).alias("bad_price"),
+            ((pl.col("quantity") <= 0).sum() if "quantity" in columns else pl.lit(0)).alias("bad_quantity"),
+            (pl.col("event_time") > now + timedelta(hours=1)).sum().alias("future_time"),
+            pl.struct([pl.col(name) for name in DUPLICATE_KEY if name in present])
+            .n_unique()
+            .alias("distinct"),
         )
-        for scope, count in (
-            ("feature:price", checks["bad_price"]),
-            ("feature:quantity", checks["bad_quantity"]),
-            ("feature:event_time", checks["future_time"]),
-        ):
-            rate = count / n_events
-            rows.append(
-                _row(
-                    "out_of_range_rate",
-                    scope,
-                    rate,
-                    "warning" if rate > OUT_OF_RANGE_LIMIT else "ok",
-                    threshold=OUT_OF_RANGE_LIMIT,
-                    rows=count,
-                )
-            )
-        duplicate_rate = 1 - checks["distinct"] / n_events
+        .collect()
+        .row(0, named=True)
+    )
+    rows = []
+    for scope, count in (
+        ("feature:price", checks["bad_price"]),
+        ("feature:quantity", checks["bad_quantity"]),
+        ("feature:event_time", checks["future_time"]),
+    ):
+        rate = count / n_events
         rows.append(
             _row(
-                "duplicate_rate",
-                "overall",
-                duplicate_rate,
-                "warning" if duplicate_rate > DUPLICATE_LIMIT else "ok",
-                threshold=DUPLICATE_LIMIT,
+                "out_of_range_rate",
+                scope,
+                rate,
+                "warning" if rate > OUT_OF_RANGE_LIMIT else "ok",
+                threshold=OUT_OF_RANGE_LIMIT,
+                rows=count,
             )
         )
-        for name in dims:
-            seen = scoped.filter(pl.col("window") > 0).select(pl.col(name).drop_nulls().unique()).collect()
-            if seen.is_empty():
-                continue
-            unseen = (
-                current_events.filter(pl.col(name).is_not_null() & ~pl.col(name).is_in(seen[name].implode()))
-                .select(pl.len(), pl.col(name).unique().head(5).implode().alias("examples"))
-                .collect()
-                .row(0)
-            )
-            rate = unseen[0] / n_events
-            rows.append(
-                _row(
-                    "unseen_category_rate",
-                    f"feature:{name}",
-                    rate,
-                    "warning" if rate > UNSEEN_LIMIT else "ok",
-                    threshold=UNSEEN_LIMIT,
-                    examples=list(unseen[1] or []),
-                )
-            )
+    duplicate_rate = 1 - checks["distinct"] / n_events
+    rows.append(
+        _row(
+            "duplicate_rate",
+            "overall",
+            duplicate_rate,
+            "warning" if duplicate_rate > DUPLICATE_LIMIT else "ok",
+            threshold=DUPLICATE_LIMIT,
+        )
+    )
+    return rows
 
-    newest = newest_before_end
+
+def _unseen_category_rows(scoped: pl.LazyFrame, dims: list[str], n_events: int) -> list[dict[str, Any]]:
+    """Each dimension's share of window events whose value no baseline window had (a new campaign, a typo)."""
+    rows = []
+    current_events = scoped.filter(pl.col("window") == 0)
+    for name in dims:
+        seen = scoped.filter(pl.col("window") > 0).select(pl.col(name).drop_nulls().unique()).collect()
+        if seen.is_empty():
+            continue
+        unseen = (
+            current_events.filter(pl.col(name).is_not_null() & ~pl.col(name).is_in(seen[name].implode()))
+            .select(pl.len(), pl.col(name).unique().head(5).implode().alias("examples"))
+            .collect()
+            .row(0)
+        )
+        rate = unseen[0] / n_events
+        rows.append(
+            _row(
+                "unseen_category_rate",
+                f"feature:{name}",
+                rate,
+                "warning" if rate > UNSEEN_LIMIT else "ok",
+                threshold=UNSEEN_LIMIT,
+                examples=list(unseen[1] or []),
+            )
+        )
+    return rows
+
+
+def _freshness_row(
+    events: pl.LazyFrame, window: Window, now: datetime, newest: datetime | None
+) -> dict[str, Any]:
+    """Hours from the newest event before the window's end to that end (or now, if sooner)."""
     if newest is None:
         newest = (
             events.filter(pl.col("event_time") < window.end)
@@ -210,24 +244,17 @@ def event_quality(
             .collect()
             .item()
         )
-    reference = min(now, window.end)
     if newest is None:
-        rows.append(
-            _row("freshness_hours", "overall", None, "skipped", reason="no events before the window end")
-        )
-    else:
-        lag = max((reference - newest).total_seconds() / 3600, 0.0)
-        rows.append(
-            _row(
-                "freshness_hours",
-                "overall",
-                lag,
-                "warning" if lag > FRESHNESS_LIMIT_HOURS else "ok",
-                threshold=FRESHNESS_LIMIT_HOURS,
-                newest_event=newest.isoformat(),
-            )
-        )
-    return rows
+        return _row("freshness_hours", "overall", None, "skipped", reason="no events before the window end")
+    lag = max((min(now, window.end) - newest).total_seconds() / 3600, 0.0)
+    return _row(
+        "freshness_hours",
+        "overall",
+        lag,
+        "warning" if lag > FRESHNESS_LIMIT_HOURS else "ok",
+        threshold=FRESHNESS_LIMIT_HOURS,
+        newest_event=newest.isoformat(),
+    )
 
 
 def quarantine_rows(ingests_path: Path) -> list[dict[str, Any]]:
