@@ -1,7 +1,8 @@
 """A seeded workspace for the TUI tests: 90 days of monitor runs, alerts, job runs, two registered models.
 
-Rows are written straight into the store, the registry folders and state/daemon.json following the
-conventions in DEVELOPERS.md, so the TUI can be tested before (and independently of) the producers.
+Monitor runs, metrics, alerts and job runs go through the store's own writers (save_run, insert_alert,
+start_run/finish_run), so a change in what they write shows up here too; the registry folders and
+state/daemon.json follow the conventions in DEVELOPERS.md.
 """
 
 from __future__ import annotations
@@ -15,7 +16,10 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+from engine.store.alerts import insert_alert
 from engine.store.db import Store
+from engine.store.jobs import finish_run, start_run
+from engine.store.metrics import save_run
 from engine.workspace import Workspace, init_workspace
 
 FIXED_NOW = datetime(2026, 3, 2, 9, 30, tzinfo=UTC)
@@ -73,28 +77,21 @@ def _day_start(now: datetime) -> datetime:
     return now.replace(hour=0, minute=0, second=0, microsecond=0)
 
 
-def _insert(store: Store, table: str, row: dict) -> int:
-    names = ", ".join(row)
-    marks = ", ".join("?" for _ in row)
-    cursor = store.connection.execute(f"INSERT INTO {table} ({names}) VALUES ({marks})", tuple(row.values()))
-    return int(cursor.lastrowid)
-
-
-def _metric(store: Store, run_id: int, start: datetime, end: datetime, **values: object) -> None:
-    row = {
-        "run_id": run_id,
-        "model": "",
-        "kind": "realized",
-        "scope": "overall",
-        "status": "ok",
-        "detail_json": "{}",
-        "window_start": _iso(start),
-        "window_end": _iso(end),
-    }
-    row.update(values)
-    if isinstance(row["detail_json"], dict):
-        row["detail_json"] = json.dumps(row["detail_json"])
-    _insert(store, "metrics", row)
+def _metric(rows: list[dict[str, Any]], **values: Any) -> None:
+    """One metric row as the checks build them (engine.monitoring), collected for save_run."""
+    rows.append(
+        {
+            "model": "",
+            "kind": "realized",
+            "scope": "overall",
+            "status": "ok",
+            "lower": None,
+            "upper": None,
+            "threshold": None,
+            "detail": {},
+            **values,
+        }
+    )
 
 
 def _shares(counts: list[float]) -> list[float]:
@@ -134,46 +131,24 @@ def _seed_monitoring(store: Store, now: datetime, days: int, rng: random.Random)
         conversion = baseline + rng.gauss(0, 0.0008) - (0.005 if recent else 0.0)
         anomaly = conversion < baseline - 0.003
         status = "warning" if anomaly else "ok"
-        run_id = _insert(
-            store,
-            "monitor_runs",
-            {
-                "model": "conversion",
-                "model_version": 3,
-                "window_start": _iso(start),
-                "window_end": _iso(end),
-                "started": _iso(end + timedelta(minutes=5)),
-                "finished": _iso(end + timedelta(minutes=6)),
-                "status": "critical" if recent else "ok",
-            },
-        )
-        kpi = {"check_name": "kpi", "window_start": start, "window_end": end}
+        rows: list[dict[str, Any]] = []
         band = {"lower": baseline - 0.003, "upper": baseline + 0.003}
         _metric(
-            store,
-            run_id,
-            start,
-            end,
+            rows,
             check_name="kpi",
             metric="conversion_rate",
             value=conversion,
             status=status,
-            detail_json={"baseline": baseline, "anomaly": anomaly},
+            detail={"baseline": baseline, "anomaly": anomaly},
             **band,
         )
-        _metric(
-            store, run_id, start, end, check_name="kpi", metric="sessions", value=1500 + rng.randint(-90, 90)
-        )
+        _metric(rows, check_name="kpi", metric="sessions", value=1500 + rng.randint(-90, 90))
         if back == 1:
-            _seed_latest_kpis(store, run_id, start, end, rng)
-        del kpi
+            _seed_latest_kpis(rows, rng)
         auc = 0.78 - (0.05 if recent else 0.0) + rng.gauss(0, 0.004)
         if back > 2:  # labels arrive two days late: no realized quality for the newest windows
             _metric(
-                store,
-                run_id,
-                start,
-                end,
+                rows,
                 model="conversion",
                 check_name="performance",
                 metric="roc_auc",
@@ -182,10 +157,7 @@ def _seed_monitoring(store: Store, now: datetime, days: int, rng: random.Random)
             )
         estimated = auc + rng.gauss(0, 0.006)
         _metric(
-            store,
-            run_id,
-            start,
-            end,
+            rows,
             model="conversion",
             check_name="performance",
             metric="roc_auc",
@@ -211,10 +183,7 @@ def _seed_monitoring(store: Store, now: datetime, days: int, rng: random.Random)
             if back == 1:
                 detail.update(_numeric_histogram(rng, statistic))
             _metric(
-                store,
-                run_id,
-                start,
-                end,
+                rows,
                 model="conversion",
                 check_name="drift",
                 metric="drift_score",
@@ -222,7 +191,7 @@ def _seed_monitoring(store: Store, now: datetime, days: int, rng: random.Random)
                 value=statistic,
                 threshold=threshold,
                 status="warning" if statistic > threshold else "ok",
-                detail_json=detail,
+                detail=detail,
             )
         for name, (method, threshold, latest, labels) in CATEGORICAL_FEATURES.items():
             if method == "chisquare":  # a test: drift when the p-value falls below the threshold
@@ -249,10 +218,7 @@ def _seed_monitoring(store: Store, now: datetime, days: int, rng: random.Random)
             if back == 1:
                 detail.update(_categorical_histogram(labels, drifted))
             _metric(
-                store,
-                run_id,
-                start,
-                end,
+                rows,
                 model="conversion",
                 check_name="drift",
                 metric="drift_score",
@@ -260,14 +226,11 @@ def _seed_monitoring(store: Store, now: datetime, days: int, rng: random.Random)
                 value=statistic,
                 threshold=threshold,
                 status="warning" if drifted else "ok",
-                detail_json=detail,
+                detail=detail,
             )
         share = drifting / (len(NUMERIC_FEATURES) + len(CATEGORICAL_FEATURES))
         _metric(
-            store,
-            run_id,
-            start,
-            end,
+            rows,
             model="conversion",
             check_name="drift",
             metric="drift_share",
@@ -276,9 +239,22 @@ def _seed_monitoring(store: Store, now: datetime, days: int, rng: random.Random)
             threshold=0.5,
             status="warning" if share > 0.25 else "ok",
         )
+        save_run(
+            store,
+            model="conversion",
+            model_version=3,
+            source="events",
+            window_start=_iso(start),
+            window_end=_iso(end),
+            started=_iso(end + timedelta(minutes=5)),
+            finished=_iso(end + timedelta(minutes=6)),
+            status="critical" if recent else "ok",
+            summary={},
+            metrics=rows,
+        )
 
 
-def _seed_latest_kpis(store: Store, run_id: int, start: datetime, end: datetime, rng: random.Random) -> None:
+def _seed_latest_kpis(rows: list[dict[str, Any]], rng: random.Random) -> None:
     overall = {
         "cart_rate": (0.118, 0.121),
         "checkout_rate": (0.052, 0.055),
@@ -289,17 +265,14 @@ def _seed_latest_kpis(store: Store, run_id: int, start: datetime, end: datetime,
     for metric, (value, baseline) in overall.items():
         anomaly = abs(value / baseline - 1) > 0.1
         _metric(
-            store,
-            run_id,
-            start,
-            end,
+            rows,
             check_name="kpi",
             metric=metric,
             value=value,
             lower=baseline * 0.92,
             upper=baseline * 1.08,
             status="warning" if anomaly else "ok",
-            detail_json={"baseline": baseline, "anomaly": anomaly},
+            detail={"baseline": baseline, "anomaly": anomaly},
         )
     funnel = {
         "view->cart": (0.118, 0.121),
@@ -309,17 +282,14 @@ def _seed_latest_kpis(store: Store, run_id: int, start: datetime, end: datetime,
     for step, (value, baseline) in funnel.items():
         anomaly = value < baseline * 0.9
         _metric(
-            store,
-            run_id,
-            start,
-            end,
+            rows,
             check_name="kpi",
             metric=f"funnel:{step}",
             value=value,
             lower=baseline * 0.9,
             upper=baseline * 1.1,
             status="warning" if anomaly else "ok",
-            detail_json={"baseline": baseline, "anomaly": anomaly},
+            detail={"baseline": baseline, "anomaly": anomaly},
         )
     for dimension, values in SEGMENTS.items():
         for value, baseline in values.items():
@@ -330,10 +300,7 @@ def _seed_latest_kpis(store: Store, run_id: int, start: datetime, end: datetime,
             sessions = 120 if value == "tablet" else 300 + rng.randint(0, 500)
             anomaly = drop < 0.8
             _metric(
-                store,
-                run_id,
-                start,
-                end,
+                rows,
                 check_name="kpi",
                 metric="conversion_rate",
                 scope=scope,
@@ -341,11 +308,9 @@ def _seed_latest_kpis(store: Store, run_id: int, start: datetime, end: datetime,
                 lower=baseline * 0.85,
                 upper=baseline * 1.15,
                 status="critical" if anomaly else ("skipped" if value == "tablet" else "ok"),
-                detail_json={"baseline": baseline, "anomaly": anomaly},
+                detail={"baseline": baseline, "anomaly": anomaly},
             )
-            _metric(
-                store, run_id, start, end, check_name="kpi", metric="sessions", scope=scope, value=sessions
-            )
+            _metric(rows, check_name="kpi", metric="sessions", scope=scope, value=sessions)
 
 
 def _seed_alerts(store: Store, now: datetime) -> None:
@@ -443,9 +408,8 @@ def _seed_alerts(store: Store, now: datetime) -> None:
         consecutive,
     ) in alerts:
         opened = now - timedelta(days=days_ago, hours=2)
-        _insert(
+        insert_alert(
             store,
-            "alerts",
             {
                 "rule": rule,
                 "metric": metric,
@@ -489,20 +453,9 @@ def _seed_job_runs(store: Store, now: datetime) -> None:
     runs.append(("ingest", "schedule", now - timedelta(seconds=20), None, "running", None))
     runs.sort(key=lambda run: run[2])  # the daemon inserts runs as they start
     for job_id, trigger, started, seconds, status, error in runs:
-        _insert(
-            store,
-            "job_runs",
-            {
-                "job_id": job_id,
-                "trigger": trigger,
-                "scheduled_for": _iso(started),
-                "started": _iso(started),
-                "finished": _iso(started + timedelta(seconds=seconds)) if seconds is not None else None,
-                "status": status,
-                "error": error,
-                "pid": 4242,
-            },
-        )
+        run_id = start_run(store, job_id, trigger=trigger, scheduled_for=started, started=started)
+        if seconds is not None:
+            finish_run(store, run_id, status, error=error, finished=started + timedelta(seconds=seconds))
 
 
 def _write_json(path: Path, payload: dict) -> None:
@@ -647,10 +600,9 @@ def build_workspace(
     ws = empty_workspace(root)
     rng = random.Random(seed)
     store = Store(ws.store_path)
-    with store.transaction():
-        _seed_monitoring(store, now, days, rng)
-        _seed_alerts(store, now)
-        _seed_job_runs(store, now)
+    _seed_monitoring(store, now, days, rng)
+    _seed_alerts(store, now)
+    _seed_job_runs(store, now)
     store.close()
     _seed_registry(ws, now)
     write_daemon(ws, now, running=daemon_running)

@@ -59,13 +59,20 @@ def finish_run(
     *,
     error: str | None = None,
     produced: dict[str, Any] | None = None,
+    finished: datetime | None = None,
 ) -> None:
-    """Record how a started run ended (ok, failed, skipped or interrupted)."""
+    """Record how a started run ended (ok, failed, skipped or interrupted), at `finished` or now."""
     if status not in RUN_STATUSES or status == "running":
         raise ValueError(f"finish_run: status {status!r} is not a final status")
     store.execute(
         "UPDATE job_runs SET finished = ?, status = ?, error = ?, produced_json = ? WHERE id = ?",
-        (iso(utc_now()), status, error, json.dumps(produced or {}, default=str, sort_keys=True), run_id),
+        (
+            iso(finished or utc_now()),
+            status,
+            error,
+            json.dumps(produced or {}, default=str, sort_keys=True),
+            run_id,
+        ),
     )
 
 
