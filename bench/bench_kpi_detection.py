@@ -54,7 +54,7 @@ def _replay(ws, window_days: int, first_end: date, windows: int) -> list[dict]:
     payloads = []
     for index in range(windows):
         end = first_end + timedelta(days=index * window_days)
-        payloads.append(run_monitor(ws, window=f"{window_days}d", at=end))
+        payloads.append(run_monitor(ws, window=f"{window_days}d", at=end).to_dict())
     return payloads
 
 

@@ -233,22 +233,22 @@ def _monitor_recent_days(workspace: Workspace, end: date, history_days: int) -> 
     for back in range(history_days - 1, 0, -1):
         run_monitor(workspace, window="1d", at=(end - timedelta(days=back)).isoformat())
     result = run_monitor(workspace, window="1d", at=end.isoformat())
-    window = result.get("window") or {}
+    window = result.window.to_dict()
     return {
         "ran": True,
-        "run_id": result.get("run_id"),
-        "status": result.get("status"),
-        "window": f"{window.get('start', '?')} → {window.get('end', '?')}",
+        "run_id": result.run_id,
+        "status": result.status,
+        "window": f"{window['start']} → {window['end']}",
         "checks": [
             {"name": check.get("name"), "status": check.get("status"), "counts": check.get("counts", {})}
-            for check in result.get("checks") or []
+            for check in result.checks
         ],
         "alerts": [
             {key: alert.get(key) for key in ("id", "severity", "rule", "scope", "message")}
-            for alert in result.get("alerts") or []
+            for alert in result.alerts
         ],
-        "models": result.get("models") or [],
-        "errors": result.get("errors") or [],
+        "models": result.models,
+        "errors": result.errors,
     }
 
 

@@ -35,7 +35,7 @@ def test_estimates_bracket_realized_values_and_nothing_alerts(stable_shop: Works
     inside: dict[str, int] = dict.fromkeys(METRICS, 0)
     accuracy_errors = []
     for day in range(1, WINDOWS + 1):
-        payload = run_monitor(stable_shop, at=TRAINED_UNTIL + timedelta(days=day))
+        payload = run_monitor(stable_shop, at=TRAINED_UNTIL + timedelta(days=day)).to_dict()
         assert payload["alerts"] == [], f"day {day}: a stable shop raised {payload['alerts']}"
         rows = next(check["metrics"] for check in payload["checks"] if check["name"] == "performance")
         by_kind = {(row["metric"], row["kind"]): row for row in rows}

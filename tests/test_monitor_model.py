@@ -40,8 +40,8 @@ def _by_key(payload: dict, check: str) -> dict[tuple[str, str, str], dict]:
 
 
 def test_traffic_shift_drifts_channel_and_device(shop: Workspace) -> None:
-    before = _by_key(run_monitor(shop, at=CHANGE), "drift")
-    after_payload = run_monitor(shop, at=CHANGE + timedelta(days=1))
+    before = _by_key(run_monitor(shop, at=CHANGE).to_dict(), "drift")
+    after_payload = run_monitor(shop, at=CHANGE + timedelta(days=1)).to_dict()
     after = _by_key(after_payload, "drift")
     assert after_payload["models"][0]["name"] == "conv"
     for feature in ("channel", "device"):
@@ -73,7 +73,7 @@ def test_input_batch_estimated_then_realized(shop: Workspace, tmp_path: Path) ->
     )
     batch = tmp_path / "batch.parquet"
     table.drop("converted").write_parquet(batch)
-    first = run_monitor(shop, model="conv", input_path=batch)
+    first = run_monitor(shop, model="conv", input_path=batch).to_dict()
     assert first["source"] == str(batch.resolve())
     assert first["window"]["start"].startswith(start.date().isoformat())
     names = {check["name"] for check in first["checks"]}
@@ -82,7 +82,7 @@ def test_input_batch_estimated_then_realized(shop: Workspace, tmp_path: Path) ->
     assert kinds == {"estimated"}
 
     table.write_parquet(batch)  # the labels arrived
-    second = run_monitor(shop, model="conv", input_path=batch)
+    second = run_monitor(shop, model="conv", input_path=batch).to_dict()
     assert second["run_id"] == first["run_id"]
     history = metric_history(shop, metric="roc_auc", model="conv", since=start.date().isoformat())
     assert {row["kind"] for row in history if row["window_end"] == second["window"]["end"]} == {

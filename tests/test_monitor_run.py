@@ -45,9 +45,10 @@ def test_checkout_outage_alerts_for_its_segment_in_the_first_full_window(tmp_pat
     change = START + timedelta(days=33)
     ws, truth = _shop(tmp_path, 36, "checkout_outage", 1500, change)
     assert truth["segment"] == {"device": "mobile"}
-    before = run_monitor(ws, at=change)
+    before = run_monitor(ws, at=change).to_dict()
     assert before["firing"] == [] and before["status"] == "ok"
-    during = run_monitor(ws, at=change + timedelta(days=1))
+    during_run = run_monitor(ws, at=change + timedelta(days=1))
+    during = during_run.to_dict()
     assert during["window"]["start"].startswith(change.isoformat())
     scopes = {(item["rule"], item["scope"]) for item in during["firing"]}
     assert scopes & {("kpi-conversion", "segment:device=mobile"), ("kpi-funnel", "segment:device=mobile")}, (
@@ -56,13 +57,13 @@ def test_checkout_outage_alerts_for_its_segment_in_the_first_full_window(tmp_pat
     assert not any("device=desktop" in scope for _, scope in scopes)
     assert during["status"] == "warning"
     assert {alert["state"] for alert in during["alerts"]} == {"open"}
-    assert alerts_at_or_above(during, "warning") and not alerts_at_or_above(during, "critical")
+    assert alerts_at_or_above(during_run, "warning") and not alerts_at_or_above(during_run, "critical")
 
 
 def test_traffic_shift_moves_the_mix_and_conversion(tmp_path: Path) -> None:
     change = START + timedelta(days=33)
     ws, truth = _shop(tmp_path, 36, "traffic_shift", 1200, change)
-    payload = run_monitor(ws, at=change + timedelta(days=1))
+    payload = run_monitor(ws, at=change + timedelta(days=1)).to_dict()
     kpi = {(row["metric"], row["scope"]): row for row in _rows(payload, "kpi")}
     social = kpi[("session_share", "segment:channel=social")]
     assert social["status"] == "warning" and social["detail"]["anomaly"] == "high"
@@ -76,7 +77,7 @@ def test_stable_shop_run_daily_for_60_days_raises_no_alert(tmp_path: Path) -> No
     ws, _ = _shop(tmp_path, 60, "stable", 1000, seed=23)
     judged = 0
     for offset in range(29, 61):  # every day that has four same-weekday weeks of baseline
-        payload = run_monitor(ws, at=START + timedelta(days=offset))
+        payload = run_monitor(ws, at=START + timedelta(days=offset)).to_dict()
         assert payload["firing"] == [], (offset, payload["firing"])
         judged += sum(
             row["status"] != "skipped" and row["metric"] == "conversion_rate" for row in _rows(payload, "kpi")
@@ -94,13 +95,13 @@ def test_rerun_replaces_and_backfill_keeps_alerts_as_they_are(tmp_path: Path) ->
     def count(table: str) -> int:
         return store.query(f"SELECT COUNT(*) AS n FROM {table}")[0]["n"]
 
-    first = run_monitor(ws, at=change + timedelta(days=1))
+    first = run_monitor(ws, at=change + timedelta(days=1)).to_dict()
     metrics, alerts = count("metrics"), count("alerts")
-    again = run_monitor(ws, at=change + timedelta(days=1))
+    again = run_monitor(ws, at=change + timedelta(days=1)).to_dict()
     assert again["run_id"] == first["run_id"] and not again["backfill"]
     assert (count("metrics"), count("alerts"), count("monitor_runs")) == (metrics, alerts, 1)
 
-    backfill = run_monitor(ws, at=change - timedelta(days=2))
+    backfill = run_monitor(ws, at=change - timedelta(days=2)).to_dict()
     assert backfill["backfill"] and backfill["firing"] == []
     assert count("monitor_runs") == 2 and count("alerts") == alerts
     assert {alert["state"] for alert in list_alerts(ws)} == {"open"}
@@ -113,10 +114,10 @@ def test_rerun_replaces_and_backfill_keeps_alerts_as_they_are(tmp_path: Path) ->
 
 def test_default_window_is_the_newest_full_day(tmp_path: Path) -> None:
     ws, truth = _shop(tmp_path, 10, "stable", 300)
-    payload = run_monitor(ws)
+    payload = run_monitor(ws).to_dict()
     assert payload["window"]["end"][:10] == (date.fromisoformat(truth["end"]) + timedelta(days=1)).isoformat()
     assert payload["window"]["partial"] is False
-    hourly = run_monitor(ws, window="12h", at=f"{truth['end']}T12:00:00")
+    hourly = run_monitor(ws, window="12h", at=f"{truth['end']}T12:00:00").to_dict()
     assert hourly["window"]["length"] == "12h" and hourly["baseline_windows"][0]["length"] == "12h"
 
 
@@ -177,7 +178,7 @@ def test_concurrent_runs_open_each_alert_once(tmp_path: Path) -> None:
     payloads: list[dict] = []
 
     def run() -> None:
-        payloads.append(run_monitor(ws, at=stale))
+        payloads.append(run_monitor(ws, at=stale).to_dict())
 
     threads = [threading.Thread(target=run) for _ in range(3)]
     for thread in threads:
@@ -219,10 +220,11 @@ def test_a_future_window_is_refused_and_a_stored_future_mark_does_not_silence_al
         summary={},
         metrics=[],
     )
-    during = run_monitor(ws, at=change + timedelta(days=1))
+    during_run = run_monitor(ws, at=change + timedelta(days=1))
+    during = during_run.to_dict()
     assert not during["backfill"]
     assert during["firing"] and {alert["state"] for alert in during["alerts"]} == {"open"}
-    assert alerts_at_or_above(during, "warning")
+    assert alerts_at_or_above(during_run, "warning")
 
 
 def test_two_week_payment_failure_keeps_firing_until_it_ends(tmp_path: Path) -> None:
@@ -233,7 +235,7 @@ def test_two_week_payment_failure_keeps_firing_until_it_ends(tmp_path: Path) -> 
     assert truth["end_day"] == (change + timedelta(days=14)).isoformat() and truth["segment"] == {}
     firing = {}
     for offset in (1, 8):  # the incident's first and eighth full day
-        payload = run_monitor(ws, at=change + timedelta(days=offset))
+        payload = run_monitor(ws, at=change + timedelta(days=offset)).to_dict()
         funnel = {
             row["scope"]: row for row in _rows(payload, "kpi") if row["metric"] == "funnel:checkout->purchase"
         }
@@ -246,7 +248,7 @@ def test_two_week_payment_failure_keeps_firing_until_it_ends(tmp_path: Path) -> 
         if row["metric"] == "funnel:checkout->purchase" and row["scope"] == "overall"
     )
     assert 1 in eighth["detail"]["excluded_windows"]  # last week's incident day is not the baseline
-    after = run_monitor(ws, at=change + timedelta(days=17))  # three days after it ended
+    after = run_monitor(ws, at=change + timedelta(days=17)).to_dict()  # three days after it ended
     recovered = next(
         row
         for row in _rows(after, "kpi")

@@ -476,7 +476,7 @@ def test_monitor_run_stores_its_checks_before_a_webhook_is_tried(
         sim = simulate(10, seed=11, scenario="stable", start=date(2026, 1, 5), sessions_per_day=300)
         commit_events(ws, sim.events, "sim")
         stale = date.fromisoformat(sim.ground_truth["end"]) + timedelta(days=4)  # a data-freshness alert
-        payload = run_monitor(ws, at=stale)
+        payload = run_monitor(ws, at=stale).to_dict()
     assert any(item["rule"] == "data-freshness" for item in payload["firing"])
     assert received and seen and all(entry == (1, True) for entry in seen), seen
     assert payload["deliveries"]["queued"] >= 1 and payload["deliveries"]["delivered"] == 0

@@ -113,16 +113,17 @@ def run(
     """
     from engine.monitoring.run import alerts_at_or_above, integrity_failures, run_monitor
 
-    payload = run_monitor(workspace_from(workspace), model=model, window=window, at=at, input_path=input_path)
+    result = run_monitor(workspace_from(workspace), model=model, window=window, at=at, input_path=input_path)
+    payload = result.to_dict()
     emit(payload, as_json, lambda: _print_run(payload))
-    tampered = integrity_failures(payload)
+    tampered = integrity_failures(result)
     if tampered:
         info(
             f"model(s) {', '.join(tampered)} failed the integrity check (critical alert): exit {EXIT_ALERTS}"
         )
         raise typer.Exit(EXIT_ALERTS)
     if fail_on is not None:
-        failing = alerts_at_or_above(payload, fail_on.value)
+        failing = alerts_at_or_above(result, fail_on.value)
         if failing:
             info(f"{len(failing)} open alert(s) at or above {fail_on.value}: exit {EXIT_ALERTS}")
             raise typer.Exit(EXIT_ALERTS)

@@ -34,6 +34,7 @@ from engine.monitoring.windows import (
     parse_duration,
     resolve_window,
 )
+from engine.records import MonitorRun
 from engine.spec import TableSpec
 from engine.store import alerts as alert_store
 from engine.store.db import open_store
@@ -87,9 +88,9 @@ def integrity_row(name: str, error: Exception) -> dict[str, Any]:
     )
 
 
-def integrity_failures(payload: dict[str, Any]) -> list[str]:
-    """Names of the models of a run's payload that failed their integrity check."""
-    return [info["name"] for info in payload.get("models", []) if info.get("integrity") == "failed"]
+def integrity_failures(run: MonitorRun) -> list[str]:
+    """Names of the models of a run that failed their integrity check."""
+    return [info["name"] for info in run.models if info.get("integrity") == "failed"]
 
 
 def drift_rows(
@@ -521,8 +522,8 @@ def run_monitor(
     window: str | None = None,
     at: str | date | datetime | None = None,
     input_path: str | Path | None = None,
-) -> dict[str, Any]:
-    """Check one window against the reference profile and history, store it, raise alerts; the run's summary."""
+) -> MonitorRun:
+    """Check one window against the reference profile and history, store it, raise alerts; the run's record."""
     monitor = ws.settings.monitor
     length = parse_duration(window or monitor.window, source="--window" if window else "[monitor] window")
     now = datetime.now(UTC)
@@ -646,7 +647,7 @@ def _check_events(
     return checked
 
 
-def _record(ws: Workspace, store: Any, checked: _Checked, now: datetime) -> dict[str, Any]:
+def _record(ws: Workspace, store: Any, checked: _Checked, now: datetime) -> MonitorRun:
     """Judge the rows for alerts and store the run (under the monitor lock), deliver, and build the summary."""
     current, rows, models = checked.current, checked.rows, checked.models
     length_seconds = current.length.total_seconds()
@@ -696,25 +697,25 @@ def _record(ws: Workspace, store: Any, checked: _Checked, now: datetime) -> dict
     deliveries = drain_outbox(ws, store)
     watched = {"", checked.model, *(info["name"] for info in models)}
     open_alerts = [alert for alert in alert_store.active_alerts(store) if alert["model"] in watched]
-    return {
-        "run_id": run_id,
-        "status": status,
-        "source": checked.source,
-        "model": checked.model or None,
-        "models": models,
-        "window": current.to_dict(),
-        "baseline_windows": [w.to_dict() for w in checked.baselines],
-        "backfill": backfill,
-        "checks": checks,
-        "firing": firing,
-        "alerts": [alert_payload(alert) for alert in open_alerts],
-        "errors": checked.errors,
-        "retention": retention,
-        "deliveries": deliveries,
-    }
+    return MonitorRun(
+        run_id=run_id,
+        status=status,
+        source=checked.source,
+        model=checked.model or None,
+        models=models,
+        window=current,
+        baseline_windows=checked.baselines,
+        backfill=backfill,
+        checks=checks,
+        firing=firing,
+        alerts=[alert_payload(alert) for alert in open_alerts],
+        errors=checked.errors,
+        retention=retention,
+        deliveries=deliveries,
+    )
 
 
-def alerts_at_or_above(payload: dict[str, Any], fail_on: str) -> list[dict[str, Any]]:
-    """The open alerts of a run's payload at or above a severity (what makes `--fail-on` exit 3)."""
+def alerts_at_or_above(run: MonitorRun, fail_on: str) -> list[dict[str, Any]]:
+    """The open alerts of a run at or above a severity (what makes `--fail-on` exit 3)."""
     floor = severity_rank(fail_on)
-    return [alert for alert in payload.get("alerts", []) if severity_rank(alert["severity"]) >= floor]
+    return [alert for alert in run.alerts if severity_rank(alert["severity"]) >= floor]

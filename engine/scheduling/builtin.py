@@ -44,12 +44,12 @@ def monitor_task(context: JobContext) -> dict[str, Any]:
     workspace = context.workspace
     result = run_monitor(workspace, model=context.config.model or None, window=context.config.window or None)
     produced: dict[str, Any] = {
-        "monitor_run": result.get("run_id"),
-        "status": result.get("status"),
-        "window": result.get("window"),
-        "models": [item.get("name") for item in result.get("models") or [] if isinstance(item, dict)],
-        "firing": len(result.get("firing") or []),
-        "open_alerts": len(result.get("alerts") or []),
+        "monitor_run": result.run_id,
+        "status": result.status,
+        "window": result.window.to_dict(),
+        "models": result.model_names(),
+        "firing": len(result.firing),
+        "open_alerts": len(result.alerts),
     }
     from engine.scheduling.retrain_policy import retrain_on_alerts
 
