@@ -20,6 +20,7 @@ import polars as pl
 from engine.errors import InputError
 from engine.registry import Registry
 from engine.scoring.fastpath import optimise_graph
+from engine.scoring.fastpath.feeds import category_text
 from engine.spec import TableSpec
 from engine.workspace import Workspace
 
@@ -189,8 +190,7 @@ class ScoringModel:
             target = POLARS_DTYPES[block.dtype]
             feeds[block.name] = frame.select(pl.col(block.columns).cast(target)).to_numpy(order="c")
         for matrix in self._plan.matrices:
-            expressions = matrix.expressions(frame.schema, self.missing_category)
-            feeds[matrix.name] = frame.select(expressions).to_numpy(order="c")
+            feeds[matrix.name] = matrix.build(frame, self.missing_category)
         return feeds
 
     def feeds_from_rows(self, rows: Sequence[Mapping[str, Any]]) -> dict[str, np.ndarray]:
@@ -218,7 +218,7 @@ class ScoringModel:
         for item in self._direct:
             values = [row[item.name] for row in rows]
             if item.is_string:
-                texts = [missing_category if value is None else str(value) for value in values]
+                texts = [category_text(value, missing_category) for value in values]
                 encoder = self._encoders.get(item.name)
                 array = encoder.encode_list(texts) if encoder else np.array(texts, dtype=object)
             else:

@@ -15,6 +15,8 @@ import numpy as np
 import polars as pl
 
 UNKNOWN_CODE = -1
+# Integer types whose every value an Int64 holds (the codes of an integer column are looked up as Int64).
+INT64_SAFE = (pl.Int8, pl.Int16, pl.Int32, pl.Int64, pl.UInt8, pl.UInt16, pl.UInt32)
 NAN = float("nan")
 
 
@@ -36,6 +38,45 @@ class StringEncoder:
         """Codes of a short list of strings (the single-row path)."""
         index = self._index
         return np.array([index.get(text, UNKNOWN_CODE) for text in texts], dtype=np.int64)
+
+
+def category_text(value: Any, missing_category: str) -> str:
+    """A row value as the category text polars' String cast gives a frame's value (True -> "true", not "True")."""
+    if value is None:
+        return missing_category
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return str(value)
+
+
+def canonical_integer(text: str) -> int | None:
+    """The integer whose polars String cast is exactly text ("3" -> 3, "-12" -> -12; "03", "3.0", "+3" -> None)."""
+    try:
+        value = int(text)
+    except ValueError:
+        return None
+    return value if str(value) == text else None
+
+
+def category_codes(column: str, dtype: pl.DataType, vocabulary: list[str], missing_category: str) -> pl.Expr:
+    """Int32 code of each value of column in vocabulary (UNKNOWN_CODE when absent), as its String cast matches:
+    null counts as missing_category. Integer and boolean columns are looked up as themselves (the vocabulary
+    entries that are their String cast, "3" or "true"), without making a string per row."""
+    null_code = vocabulary.index(missing_category) if missing_category in vocabulary else UNKNOWN_CODE
+    source = pl.col(column)
+    if dtype in INT64_SAFE:
+        keys = {canonical_integer(text): code for code, text in enumerate(vocabulary)}
+        keys.pop(None, None)
+        source = source.cast(pl.Int64)
+    elif dtype == pl.Boolean:
+        keys = {text == "true": code for code, text in enumerate(vocabulary) if text in ("true", "false")}
+    else:
+        keys = {text: code for code, text in enumerate(vocabulary)}
+        source = source if dtype == pl.String else source.cast(pl.String)
+    mapped = source.replace_strict(
+        list(keys), list(keys.values()), default=UNKNOWN_CODE, return_dtype=pl.Int32
+    )
+    return pl.when(source.is_null()).then(pl.lit(null_code, dtype=pl.Int32)).otherwise(mapped)
 
 
 @dataclass(frozen=True)
@@ -76,6 +117,62 @@ class MatrixFeed:
             for index, (column, category) in enumerate(self.segments)
         ]
 
+    def build(self, frame: pl.DataFrame, missing_category: str) -> np.ndarray:
+        """The matrix of a frame, the same values as `expressions` gives: numeric columns cast to float32 in one
+        select, then each categorical column mapped to codes in one vectorised step (category_codes) and its ones
+        scattered into a zeroed matrix (one write per row and column, not one comparison per category)."""
+        height, width = frame.height, len(self.segments)
+        matrix = np.zeros((height, width), dtype=np.float32)
+        numeric_positions, numeric_columns = self._numeric_layout
+        if numeric_columns:
+            values = frame.select(pl.col(column).cast(pl.Float32) for column in numeric_columns).to_numpy()
+            matrix[:, numeric_positions] = values
+        layers = self._category_layers
+        if not layers:
+            return matrix
+        schema = frame.schema
+        codes = frame.select(
+            category_codes(column, schema[column], vocabulary, missing_category).alias(f"k{index}")
+            for index, (column, vocabulary, _) in enumerate(layers)
+        )
+        flat = matrix.reshape(-1)
+        starts = np.arange(height, dtype=np.int64) * width
+        for index, (_, _, positions) in enumerate(layers):
+            column_codes = codes.get_column(f"k{index}").to_numpy()
+            known = column_codes >= 0
+            if known.all():
+                flat[starts + positions[column_codes]] = 1.0
+            else:
+                flat[starts[known] + positions[column_codes[known]]] = 1.0
+        return matrix
+
+    @cached_property
+    def _numeric_layout(self) -> tuple[np.ndarray | slice, list[str]]:
+        positions = [position for position, _ in self._numeric_positions]
+        columns = [column for _, column in self._numeric_positions]
+        if positions and positions == list(range(positions[0], positions[0] + len(positions))):
+            return slice(positions[0], positions[0] + len(positions)), columns  # a plain slice: no gather
+        return np.asarray(positions, dtype=np.intp), columns
+
+    @cached_property
+    def _category_layers(self) -> list[tuple[str, list[str], np.ndarray]]:
+        """(column, vocabulary, position per code) per categorical column; a category listed twice for one column
+        (two encoders of it in one matrix) goes to a second layer, so every one of its positions gets its 1."""
+        layers: list[tuple[str, list[str], list[int]]] = []
+        for position, (column, category) in enumerate(self.segments):
+            if category is None:
+                continue
+            layer = next((item for item in layers if item[0] == column and category not in item[1]), None)
+            if layer is None:
+                layer = (column, [], [])
+                layers.append(layer)
+            layer[1].append(category)
+            layer[2].append(position)
+        return [
+            (column, vocabulary, np.asarray(positions, dtype=np.int64))
+            for column, vocabulary, positions in layers
+        ]
+
     def from_rows(self, rows: Sequence[Mapping[str, Any]], missing_category: str) -> np.ndarray:
         """The matrix from row dicts (the single-row API, the probe): plain Python per row, then one float32 array;
         a value numpy cannot read as a number raises TypeError or ValueError."""
@@ -89,7 +186,7 @@ class MatrixFeed:
                 values[position] = NAN if value is None else value
             for column, lookup in categories.items():
                 value = row[column]
-                position = lookup.get(missing_category if value is None else str(value))
+                position = lookup.get(category_text(value, missing_category))
                 if position is not None:
                     values[position] = 1.0
             matrix.append(values)
