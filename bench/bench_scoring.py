@@ -149,16 +149,19 @@ def latency_percentiles(function: Any, calls: int) -> tuple[float, float]:
     return float(np.percentile(samples, 50)) / 1e3, float(np.percentile(samples, 99)) / 1e3
 
 
-def run_measured(command: list[str]) -> tuple[float, int, str]:
-    """Run command in a fresh wrapper process; return (wall seconds, peak RSS MiB of the command, stdout)."""
+def run_measured(command: list[str], cpu: list[float] | None = None) -> tuple[float, int, str]:
+    """Run command in a fresh wrapper process; return (wall seconds, peak RSS MiB of the command, stdout).
+
+    cpu, when given, gets the command's CPU seconds (user + system, all threads) appended: on a shared box this
+    moves far less with other jobs' load than wall time does."""
     wrapper = (
         "import resource, subprocess, sys, json, time\n"
         "started = time.perf_counter()\n"
         "done = subprocess.run(sys.argv[1:], capture_output=True, text=True)\n"
         "seconds = time.perf_counter() - started\n"
-        "peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss // 1024\n"
-        "print(json.dumps({'seconds': seconds, 'peak_mib': peak, 'rc': done.returncode, 'stdout': done.stdout,"
-        " 'stderr': done.stderr}))\n"
+        "usage = resource.getrusage(resource.RUSAGE_CHILDREN)\n"
+        "print(json.dumps({'seconds': seconds, 'peak_mib': usage.ru_maxrss // 1024, 'rc': done.returncode,"
+        " 'cpu': usage.ru_utime + usage.ru_stime, 'stdout': done.stdout, 'stderr': done.stderr}))\n"
     )
     result = json.loads(
         subprocess.run(
@@ -167,6 +170,8 @@ def run_measured(command: list[str]) -> tuple[float, int, str]:
     )
     if result["rc"] != 0:
         raise SystemExit(f"{' '.join(command)} failed: {result['stderr']}")
+    if cpu is not None:
+        cpu.append(result["cpu"])
     return result["seconds"], result["peak_mib"], result["stdout"]
 
 
@@ -209,14 +214,22 @@ def against_io_floor(
     floor_runs: list[dict[str, Any]] = []
     score_runs: dict[str, list[dict[str, Any]]] = {leg: [] for leg in commands}
     for _ in range(repeats):
-        wall, peak, stdout = run_measured([sys.executable, "-c", FLOOR_SCRIPT, str(source), str(copy)])
+        cpu: list[float] = []
+        wall, peak, stdout = run_measured([sys.executable, "-c", FLOOR_SCRIPT, str(source), str(copy)], cpu)
         floor_runs.append(
-            {"seconds": json.loads(stdout)["seconds"], "wall_seconds": wall, "peak_rss_mib": peak}
+            {
+                "seconds": json.loads(stdout)["seconds"],
+                "wall_seconds": wall,
+                "peak_rss_mib": peak,
+                "cpu_seconds": cpu[-1],
+            }
         )
         for leg, command in commands.items():
-            wall, peak, stdout = run_measured(command)
+            wall, peak, stdout = run_measured(command, cpu)
             payload = json.loads(stdout)
-            score_runs[leg].append({**payload, "wall_seconds": wall, "peak_rss_mib": peak})
+            score_runs[leg].append(
+                {**payload, "wall_seconds": wall, "peak_rss_mib": peak, "cpu_seconds": cpu[-1]}
+            )
     floor = min(floor_runs, key=lambda run: run["seconds"])
     floor_figures = {
         "rows": pl.scan_parquet(source).select(pl.len()).collect().item(),
@@ -224,6 +237,7 @@ def against_io_floor(
         "seconds_all": [round(run["seconds"], 2) for run in floor_runs],
         "wall_seconds": round(floor["wall_seconds"], 3),
         "peak_rss_mib": max(run["peak_rss_mib"] for run in floor_runs),
+        "cpu_seconds": round(min(run["cpu_seconds"] for run in floor_runs), 3),
         "command": f"{sys.executable} -c <polars read_parquet + write_parquet> {source} {copy}",
     }
     print(f"io floor: {json.dumps(floor_figures)}", file=sys.stderr)
@@ -241,6 +255,10 @@ def against_io_floor(
             "peak_rss_mib": max(run["peak_rss_mib"] for run in runs),
             "vs_io_floor": round(best["seconds"] / floor["seconds"], 2),
             "wall_vs_io_floor": round(best["wall_seconds"] / floor["wall_seconds"], 2),
+            "cpu_seconds": round(min(run["cpu_seconds"] for run in runs), 3),
+            "cpu_vs_io_floor": round(
+                min(run["cpu_seconds"] for run in runs) / min(run["cpu_seconds"] for run in floor_runs), 2
+            ),
             "command": " ".join(commands[leg]),
         }
         legs[leg] = figures

@@ -140,6 +140,8 @@ def main() -> None:
             print(
                 f"{table:5s} {candidate:9s} {leg['seconds']:6.2f}s vs floor {figures['io_floor']['seconds']:5.2f}s"
                 f" = {leg['vs_io_floor']:4.2f}x · {leg['rows_per_second']:>9,} rows/s · model {leg['model_seconds']}s"
+                f" · cpu {leg['cpu_seconds']:.2f}s vs {figures['io_floor']['cpu_seconds']:.2f}s"
+                f" = {leg['cpu_vs_io_floor']:.2f}x"
             )
     print(f"command: {command}")
 
