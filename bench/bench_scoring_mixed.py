@@ -90,6 +90,14 @@ def demo_leg(folder: Path, rows: int, candidates: list[str]) -> tuple[Path, Work
     return repeated(sessions, folder, "demo-sessions", rows), workspace, names
 
 
+def _compare_scores(folder: Path, names: dict[str, str]) -> None:
+    """Print the largest score difference between this tree's output and the --before tree's, per model."""
+    for name in names.values():
+        now = pl.read_parquet(folder / f"scores-{name}.parquet")["score"].to_numpy()
+        before = pl.read_parquet(folder / f"scores-{name}-before.parquet")["score"].to_numpy()
+        print(f"{name}: max |score - before| = {float(abs(now - before).max()):.3g}", file=sys.stderr)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rows", type=int, default=2_000_000, help="rows of each scored file (about)")
@@ -97,6 +105,12 @@ def main() -> None:
     parser.add_argument("--candidates", default=",".join(CANDIDATES))
     parser.add_argument("--repeats", type=int, default=3, help="interleaved rounds (best round reported)")
     parser.add_argument("--keep", type=Path, help="keep the bench files (and trained models) in this folder")
+    parser.add_argument(
+        "--before",
+        type=Path,
+        help="also time the scoring code of this source tree (e.g. `git archive main | tar -x -C DIR`), "
+        "interleaved with this one's: legs named CANDIDATE@before",
+    )
     args = parser.parse_args()
     command = "python bench/bench_scoring_mixed.py " + " ".join(sys.argv[1:])
     folder = args.keep or Path(tempfile.mkdtemp(prefix="shopctl-bench-mixed-"))
@@ -120,11 +134,22 @@ def main() -> None:
                 raise SystemExit(f"unknown table {table!r}: use uci, demo")
             schema = pl.read_parquet_schema(source)
             print(f"{table}: {source.name}, {len(schema)} columns", file=sys.stderr)
-            commands = {
-                candidate: score_command(name, source, folder / f"scores-{name}.parquet", workspace.root)
-                for candidate, name in names.items()
-            }
+            commands = {}
+            for candidate, name in names.items():
+                commands[candidate] = score_command(
+                    name, source, folder / f"scores-{name}.parquet", workspace.root
+                )
+                if args.before:  # PYTHONPATH comes before the editable install's path entry
+                    commands[f"{candidate}@before"] = [
+                        "env",
+                        f"PYTHONPATH={args.before.resolve()}",
+                        *score_command(
+                            name, source, folder / f"scores-{name}-before.parquet", workspace.root
+                        ),
+                    ]
             floor, legs = against_io_floor(commands, source, folder / f"copy-{table}.parquet", args.repeats)
+            if args.before:
+                _compare_scores(folder, names)
             results["tables"][table] = {
                 "file": str(source),
                 "columns": {name: str(dtype) for name, dtype in schema.items()},
