@@ -149,16 +149,19 @@ def latency_percentiles(function: Any, calls: int) -> tuple[float, float]:
     return float(np.percentile(samples, 50)) / 1e3, float(np.percentile(samples, 99)) / 1e3
 
 
-def run_measured(command: list[str]) -> tuple[float, int, str]:
-    """Run command in a fresh wrapper process; return (wall seconds, peak RSS MiB of the command, stdout)."""
+def run_measured(command: list[str], cpu: list[float] | None = None) -> tuple[float, int, str]:
+    """Run command in a fresh wrapper process; return (wall seconds, peak RSS MiB of the command, stdout).
+
+    cpu, when given, gets the command's CPU seconds (user + system, all threads) appended: on a shared box this
+    moves far less with other jobs' load than wall time does."""
     wrapper = (
         "import resource, subprocess, sys, json, time\n"
         "started = time.perf_counter()\n"
         "done = subprocess.run(sys.argv[1:], capture_output=True, text=True)\n"
         "seconds = time.perf_counter() - started\n"
-        "peak = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss // 1024\n"
-        "print(json.dumps({'seconds': seconds, 'peak_mib': peak, 'rc': done.returncode, 'stdout': done.stdout,"
-        " 'stderr': done.stderr}))\n"
+        "usage = resource.getrusage(resource.RUSAGE_CHILDREN)\n"
+        "print(json.dumps({'seconds': seconds, 'peak_mib': usage.ru_maxrss // 1024, 'rc': done.returncode,"
+        " 'cpu': usage.ru_utime + usage.ru_stime, 'stdout': done.stdout, 'stderr': done.stderr}))\n"
     )
     result = json.loads(
         subprocess.run(
@@ -167,7 +170,100 @@ def run_measured(command: list[str]) -> tuple[float, int, str]:
     )
     if result["rc"] != 0:
         raise SystemExit(f"{' '.join(command)} failed: {result['stderr']}")
+    if cpu is not None:
+        cpu.append(result["cpu"])
     return result["seconds"], result["peak_mib"], result["stdout"]
+
+
+FLOOR_SCRIPT = (
+    "import sys, time, json, polars as pl\n"
+    "t = time.perf_counter(); pl.read_parquet(sys.argv[1]).write_parquet(sys.argv[2])\n"
+    "print(json.dumps({'seconds': time.perf_counter() - t}))\n"
+)
+
+
+def shopctl_script() -> str:
+    """The `shopctl` console script of the running interpreter's environment."""
+    return str(Path(sys.executable).with_name("shopctl"))
+
+
+def score_command(model_name: str, source: Path, target: Path, workspace_root: Path) -> list[str]:
+    """The `shopctl score` command line the end-to-end legs time."""
+    return [
+        shopctl_script(),
+        "score",
+        model_name,
+        "--input",
+        str(source),
+        "--output",
+        str(target),
+        "--json",
+        "-w",
+        str(workspace_root),
+    ]
+
+
+def against_io_floor(
+    commands: dict[str, list[str]], source: Path, copy: Path, repeats: int
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Time each `shopctl score` command and a polars read + write of its input (the I/O floor) in one run.
+
+    The legs run interleaved, `repeats` rounds, best (least loaded) round reported per leg: on a shared box
+    other jobs' load swings the absolute figures by 2x between minutes. Returns (floor figures, figures per leg).
+    """
+    floor_runs: list[dict[str, Any]] = []
+    score_runs: dict[str, list[dict[str, Any]]] = {leg: [] for leg in commands}
+    for _ in range(repeats):
+        cpu: list[float] = []
+        wall, peak, stdout = run_measured([sys.executable, "-c", FLOOR_SCRIPT, str(source), str(copy)], cpu)
+        floor_runs.append(
+            {
+                "seconds": json.loads(stdout)["seconds"],
+                "wall_seconds": wall,
+                "peak_rss_mib": peak,
+                "cpu_seconds": cpu[-1],
+            }
+        )
+        for leg, command in commands.items():
+            wall, peak, stdout = run_measured(command, cpu)
+            payload = json.loads(stdout)
+            score_runs[leg].append(
+                {**payload, "wall_seconds": wall, "peak_rss_mib": peak, "cpu_seconds": cpu[-1]}
+            )
+    floor = min(floor_runs, key=lambda run: run["seconds"])
+    floor_figures = {
+        "rows": pl.scan_parquet(source).select(pl.len()).collect().item(),
+        "seconds": round(floor["seconds"], 3),
+        "seconds_all": [round(run["seconds"], 2) for run in floor_runs],
+        "wall_seconds": round(floor["wall_seconds"], 3),
+        "peak_rss_mib": max(run["peak_rss_mib"] for run in floor_runs),
+        "cpu_seconds": round(min(run["cpu_seconds"] for run in floor_runs), 3),
+        "command": f"{sys.executable} -c <polars read_parquet + write_parquet> {source} {copy}",
+    }
+    print(f"io floor: {json.dumps(floor_figures)}", file=sys.stderr)
+    legs: dict[str, Any] = {}
+    for leg, runs in score_runs.items():
+        best = min(runs, key=lambda run: run["seconds"])
+        figures = {
+            "rows": best["rows"],
+            "seconds": best["seconds"],
+            "seconds_all": [run["seconds"] for run in runs],
+            "rows_per_second": best["rows_per_second"],
+            "model_seconds": best.get("model_seconds"),
+            "wall_seconds": round(best["wall_seconds"], 3),
+            "wall_rows_per_second": round(best["rows"] / best["wall_seconds"]),
+            "peak_rss_mib": max(run["peak_rss_mib"] for run in runs),
+            "vs_io_floor": round(best["seconds"] / floor["seconds"], 2),
+            "wall_vs_io_floor": round(best["wall_seconds"] / floor["wall_seconds"], 2),
+            "cpu_seconds": round(min(run["cpu_seconds"] for run in runs), 3),
+            "cpu_vs_io_floor": round(
+                min(run["cpu_seconds"] for run in runs) / min(run["cpu_seconds"] for run in floor_runs), 2
+            ),
+            "command": " ".join(commands[leg]),
+        }
+        legs[leg] = figures
+        print(f"shopctl score {leg}: {json.dumps(figures)}", file=sys.stderr)
+    return floor_figures, legs
 
 
 def tile(source: Path, target: Path, times: int) -> None:
@@ -257,70 +353,16 @@ def run(args: argparse.Namespace, folder: Path, command: str) -> None:
     e2e_file = folder / f"sessions-{copies * base_rows}.parquet"
     if not e2e_file.exists():
         tile(base_file, e2e_file, copies)
-    shopctl = str(Path(sys.executable).with_name("shopctl"))
-    floor_script = (
-        "import sys, time, json, polars as pl\n"
-        "t = time.perf_counter(); pl.read_parquet(sys.argv[1]).write_parquet(sys.argv[2])\n"
-        "print(json.dumps({'seconds': time.perf_counter() - t}))\n"
-    )
     candidates = [c for c in args.e2e_candidates.split(",") if c in pipelines]
-
-    def score_command(candidate: str, source: Path, target: Path) -> list[str]:
-        return [
-            shopctl,
-            "score",
-            f"bench-{candidate}",
-            "--input",
-            str(source),
-            "--output",
-            str(target),
-            "--json",
-            "-w",
-            str(workspace.root),
-        ]
-
-    # The legs run interleaved, `--repeats` rounds, best (least loaded) round reported per leg: on a shared box
-    # other jobs' load swings the absolute figures by 2x between minutes.
-    floor_runs: list[dict[str, Any]] = []
-    score_runs: dict[str, list[dict[str, Any]]] = {candidate: [] for candidate in candidates}
-    for _ in range(args.repeats):
-        wall, peak, stdout = run_measured(
-            [sys.executable, "-c", floor_script, str(e2e_file), str(folder / "copy.parquet")]
+    commands = {
+        candidate: score_command(
+            f"bench-{candidate}", e2e_file, folder / f"scores-{candidate}.parquet", workspace.root
         )
-        floor_runs.append(
-            {"seconds": json.loads(stdout)["seconds"], "wall_seconds": wall, "peak_rss_mib": peak}
-        )
-        for candidate in candidates:
-            wall, peak, stdout = run_measured(
-                score_command(candidate, e2e_file, folder / f"scores-{candidate}.parquet")
-            )
-            payload = json.loads(stdout)
-            score_runs[candidate].append({**payload, "wall_seconds": wall, "peak_rss_mib": peak})
-    floor = min(floor_runs, key=lambda run: run["seconds"])
-    results["io_floor"] = {
-        "rows": copies * base_rows,
-        "seconds": round(floor["seconds"], 3),
-        "seconds_all": [round(run["seconds"], 2) for run in floor_runs],
-        "wall_seconds": round(floor["wall_seconds"], 3),
-        "peak_rss_mib": max(run["peak_rss_mib"] for run in floor_runs),
+        for candidate in candidates
     }
-    print(f"io floor: {json.dumps(results['io_floor'])}", file=sys.stderr)
-    results["end_to_end"] = {}
-    for candidate, runs in score_runs.items():
-        best = min(runs, key=lambda run: run["seconds"])
-        figures = {
-            "rows": best["rows"],
-            "seconds": best["seconds"],
-            "seconds_all": [run["seconds"] for run in runs],
-            "rows_per_second": best["rows_per_second"],
-            "model_seconds": best.get("model_seconds"),
-            "wall_seconds": round(best["wall_seconds"], 3),
-            "wall_rows_per_second": round(best["rows"] / best["wall_seconds"]),
-            "peak_rss_mib": max(run["peak_rss_mib"] for run in runs),
-            "vs_io_floor": round(best["seconds"] / floor["seconds"], 2),
-        }
-        results["end_to_end"][candidate] = figures
-        print(f"shopctl score {candidate}: {json.dumps(figures)}", file=sys.stderr)
+    results["io_floor"], results["end_to_end"] = against_io_floor(
+        commands, e2e_file, folder / "copy.parquet", args.repeats
+    )
 
     if args.memory_rows:
         copies = max(1, round(args.memory_rows / base_rows))
@@ -328,18 +370,7 @@ def run(args: argparse.Namespace, folder: Path, command: str) -> None:
         if not big_file.exists():
             tile(base_file, big_file, copies)
         wall, peak, stdout = run_measured(
-            [
-                shopctl,
-                "score",
-                "bench-logistic",
-                "--input",
-                str(big_file),
-                "--output",
-                str(folder / "scores-big.parquet"),
-                "--json",
-                "-w",
-                str(workspace.root),
-            ]
+            score_command("bench-logistic", big_file, folder / "scores-big.parquet", workspace.root)
         )
         payload = json.loads(stdout)
         results["memory"] = {

@@ -11,6 +11,7 @@ from __future__ import annotations
 import threading
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -19,13 +20,15 @@ import polars as pl
 
 from engine.errors import InputError
 from engine.registry import Registry
-from engine.scoring.fastpath import optimise_graph
+from engine.scoring.fastpath import optimise_graph, save_rewrite
+from engine.scoring.fastpath.feeds import category_text
 from engine.spec import TableSpec
 from engine.workspace import Workspace
 
 NUMPY_DTYPES = {"float32": np.float32, "float64": np.float64, "int64": np.int64}
 POLARS_DTYPES = {"float32": pl.Float32, "float64": pl.Float64, "int64": pl.Int64}
 DEFAULT_THREADS = 2
+GRAPH_CACHE = "fastpath"  # under the workspace's state/: rewritten graphs by model hash (fastpath/cache.py)
 
 
 @dataclass(frozen=True)
@@ -66,6 +69,7 @@ class ScoringModel:
         name: str = "",
         version: int | None = None,
         threads: int = DEFAULT_THREADS,
+        graph_cache: Path | None = None,
     ) -> None:
         self.name = name or str(metadata.get("name", "model"))
         self.version = version if version is not None else metadata.get("version")
@@ -96,8 +100,15 @@ class ScoringModel:
         self.feature_names = tuple(item.column for item in self.inputs)  # the raw columns an input must have
         # Whether some input's ONNX name differs from its raw column (models.onnx_export.onnx_input_names).
         self._renamed = any(item.column != item.name for item in self.inputs)
+        graph_inputs = [(item.name, item.dtype) for item in self.inputs]
         rewritten, self._plan = optimise_graph(
-            onnx_bytes, [(item.name, item.dtype) for item in self.inputs], outputs=[self.output_name]
+            onnx_bytes, graph_inputs, outputs=[self.output_name], cache_dir=graph_cache
+        )
+        # Stored after the first successful run (a run that fails on its input changes nothing on disk).
+        self._unsaved_rewrite = (
+            (graph_cache, onnx_bytes, graph_inputs, [self.output_name], rewritten, self._plan)
+            if graph_cache is not None
+            else None
         )
         self._encoders = self._plan.encoders
         self._absent = self._plan.absent
@@ -128,9 +139,17 @@ class ScoringModel:
     def run(self, feeds: dict[str, np.ndarray]) -> np.ndarray:
         """Run the session on prepared feeds and read the score column as float64."""
         result = self._session.run(self._output_names, feeds)[0]
+        if self._unsaved_rewrite is not None:
+            self._save_rewrite()
         if self.output_column is not None and result.ndim == 2:
             result = result[:, int(self.output_column)]
         return np.asarray(result, dtype=np.float64).reshape(-1)
+
+    def _save_rewrite(self) -> None:
+        with _CACHE_LOCK:
+            unsaved, self._unsaved_rewrite = self._unsaved_rewrite, None
+        if unsaved is not None:
+            save_rewrite(*unsaved)
 
     # -- input conversion ------------------------------------------------------------------------------
 
@@ -189,8 +208,7 @@ class ScoringModel:
             target = POLARS_DTYPES[block.dtype]
             feeds[block.name] = frame.select(pl.col(block.columns).cast(target)).to_numpy(order="c")
         for matrix in self._plan.matrices:
-            expressions = matrix.expressions(frame.schema, self.missing_category)
-            feeds[matrix.name] = frame.select(expressions).to_numpy(order="c")
+            feeds[matrix.name] = matrix.build(frame, self.missing_category)
         return feeds
 
     def feeds_from_rows(self, rows: Sequence[Mapping[str, Any]]) -> dict[str, np.ndarray]:
@@ -218,7 +236,7 @@ class ScoringModel:
         for item in self._direct:
             values = [row[item.name] for row in rows]
             if item.is_string:
-                texts = [missing_category if value is None else str(value) for value in values]
+                texts = [category_text(value, missing_category) for value in values]
                 encoder = self._encoders.get(item.name)
                 array = encoder.encode_list(texts) if encoder else np.array(texts, dtype=object)
             else:
@@ -295,6 +313,7 @@ def load_model(
                 name=model_version.name,
                 version=model_version.version,
                 threads=threads,
+                graph_cache=workspace.state_dir / GRAPH_CACHE,
             )
             _CACHE[key] = cached
             while len(_CACHE) > CACHE_SIZE:

@@ -23,13 +23,16 @@ a Sigmoid: onnxruntime's one-target tree loop keeps no per-row class vector (14%
 The caller still feeds one column per input (ScoringModel builds blocks and matrices from them); a rewrite is kept
 only if it reproduces the original graph's outputs on a probe batch (within PROBE_TOLERANCE).
 
-feeds.py holds the feed plan, inputs.py and operators.py the rewrites, graph.py their helpers, probe.py the check.
+feeds.py holds the feed plan, inputs.py and operators.py the rewrites, graph.py their helpers, probe.py the check,
+cache.py the store of finished rewrites (a cached model is scored without importing onnx).
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from pathlib import Path
 
+from engine.scoring.fastpath.cache import cache_key, read_entry, write_entry
 from engine.scoring.fastpath.feeds import UNKNOWN_CODE, FeedPlan, MatrixFeed, NumericBlock, StringEncoder
 from engine.scoring.fastpath.graph import drop_unused_constants, keep_outputs
 from engine.scoring.fastpath.inputs import block_numeric, encode_strings, feed_matrices
@@ -44,11 +47,45 @@ __all__ = [
     "NumericBlock",
     "StringEncoder",
     "optimise_graph",
+    "save_rewrite",
 ]
 
 
 def optimise_graph(
-    onnx_bytes: bytes, inputs: Sequence[tuple[str, str]], outputs: Sequence[str] | None = None
+    onnx_bytes: bytes,
+    inputs: Sequence[tuple[str, str]],
+    outputs: Sequence[str] | None = None,
+    *,
+    cache_dir: Path | None = None,
+) -> tuple[bytes, FeedPlan]:
+    """_optimise's result, read from the rewrite cache in cache_dir when one is given and holds it.
+
+    A computed rewrite is stored only by save_rewrite (ScoringModel calls it once the model has scored), so a
+    command that fails on its input leaves the workspace as it was.
+    """
+    if cache_dir is not None:
+        cached = read_entry(cache_dir, cache_key(onnx_bytes, inputs, outputs))
+        if cached is not None:
+            return cached
+    return _optimise(onnx_bytes, inputs, outputs)
+
+
+def save_rewrite(
+    cache_dir: Path,
+    onnx_bytes: bytes,
+    inputs: Sequence[tuple[str, str]],
+    outputs: Sequence[str] | None,
+    rewritten: bytes,
+    plan: FeedPlan,
+) -> None:
+    """Store optimise_graph's result for these arguments in the rewrite cache (a write failure is ignored)."""
+    key = cache_key(onnx_bytes, inputs, outputs)
+    if read_entry(cache_dir, key) is None:
+        write_entry(cache_dir, key, rewritten, plan)
+
+
+def _optimise(
+    onnx_bytes: bytes, inputs: Sequence[tuple[str, str]], outputs: Sequence[str] | None
 ) -> tuple[bytes, FeedPlan]:
     """The rewritten graph and its feed plan, or the original bytes and an empty plan when nothing applies.
 

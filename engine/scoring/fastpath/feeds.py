@@ -15,6 +15,8 @@ import numpy as np
 import polars as pl
 
 UNKNOWN_CODE = -1
+# Integer types whose every value an Int64 holds (the codes of an integer column are looked up as Int64).
+INT64_SAFE = (pl.Int8, pl.Int16, pl.Int32, pl.Int64, pl.UInt8, pl.UInt16, pl.UInt32)
 NAN = float("nan")
 
 
@@ -36,6 +38,62 @@ class StringEncoder:
         """Codes of a short list of strings (the single-row path)."""
         index = self._index
         return np.array([index.get(text, UNKNOWN_CODE) for text in texts], dtype=np.int64)
+
+
+def category_text(value: Any, missing_category: str) -> str:
+    """A row value as the category text polars' String cast gives a frame's value (True -> "true", not "True")."""
+    if value is None:
+        return missing_category
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return str(value)
+
+
+def canonical_integer(text: str) -> int | None:
+    """The integer whose polars String cast is exactly text ("3" -> 3, "-12" -> -12; "03", "3.0", "+3" -> None)."""
+    try:
+        value = int(text)
+    except ValueError:
+        return None
+    return value if str(value) == text else None
+
+
+def category_codes(
+    column: str,
+    dtype: pl.DataType,
+    vocabulary: list[str],
+    missing_category: str,
+    *,
+    offset: int = 0,
+    unknown: int = UNKNOWN_CODE,
+    nulls: bool = True,
+) -> pl.Expr:
+    """Int32 offset + code of each value of column in vocabulary (`unknown` when absent), as its String cast
+    matches: null counts as missing_category (nulls=False: the caller knows the column has none). Integer and
+    boolean columns are looked up as themselves (the vocabulary entries that are their String cast, "3" or
+    "true"), without making a string per row."""
+    source = pl.col(column)
+    if dtype in INT64_SAFE:
+        keys = {canonical_integer(text): code for code, text in enumerate(vocabulary)}
+        keys.pop(None, None)
+        source = source.cast(pl.Int64)
+    elif dtype == pl.Boolean:
+        keys = {text == "true": code for code, text in enumerate(vocabulary) if text in ("true", "false")}
+    else:
+        # Strings through an Enum of the vocabulary (a non-strict cast leaves unknown values null): a third faster
+        # than replace_strict's hash lookup.
+        text = source if dtype == pl.String else source.cast(pl.String)
+        if nulls and missing_category in vocabulary:
+            text = text.fill_null(missing_category)
+        codes = text.cast(pl.Enum(vocabulary), strict=False).to_physical().cast(pl.Int32)
+        return (codes + offset).fill_null(unknown) if offset else codes.fill_null(unknown)
+    mapped = source.replace_strict(
+        list(keys), [offset + code for code in keys.values()], default=unknown, return_dtype=pl.Int32
+    )
+    if not nulls or missing_category not in vocabulary:
+        return mapped  # replace_strict gives a null its default, `unknown`, which is right here
+    null_code = offset + vocabulary.index(missing_category)
+    return pl.when(source.is_null()).then(pl.lit(null_code, dtype=pl.Int32)).otherwise(mapped)
 
 
 @dataclass(frozen=True)
@@ -76,6 +134,83 @@ class MatrixFeed:
             for index, (column, category) in enumerate(self.segments)
         ]
 
+    def build(self, frame: pl.DataFrame, missing_category: str) -> np.ndarray:
+        """The matrix of a frame, the same values as `expressions` gives: numeric columns cast to float32 in one
+        select; every categorical column mapped in one select to an index into a table of (position, value)
+        (category_codes: the category's position and 1, or for an unknown value one of the column's own positions
+        and 0, a cell that is 0 anyway in that row), then one scatter into a zeroed matrix. One write per row and
+        categorical column, not one comparison per category."""
+        height, width = frame.height, len(self.segments)
+        matrix = np.zeros((height, width), dtype=np.float32)
+        numeric_positions, numeric_columns = self._numeric_layout
+        if numeric_columns:
+            values = frame.select(pl.col(column).cast(pl.Float32) for column in numeric_columns).to_numpy()
+            matrix[:, numeric_positions] = values
+        layers = self._category_layers
+        if not layers or not height:
+            return matrix
+        schema = frame.schema
+        expressions = []
+        offset = 0
+        for column, vocabulary, _ in layers:
+            expressions.append(
+                category_codes(
+                    column,
+                    schema[column],
+                    vocabulary,
+                    missing_category,
+                    offset=offset,
+                    unknown=offset + len(vocabulary),
+                    nulls=frame.get_column(column).null_count() > 0,
+                )
+            )
+            offset += len(vocabulary) + 1
+        codes = frame.select(expression.alias(f"k{index}") for index, expression in enumerate(expressions))
+        indices = codes.to_numpy(order="c")  # [N, layers]: rows into the (position, value) table
+        positions, ones = self._scatter_table
+        cells = positions[indices]
+        cells += np.arange(0, height * width, width, dtype=np.int64)[:, None]
+        matrix.reshape(-1)[cells] = ones[indices]
+        return matrix
+
+    @cached_property
+    def _scatter_table(self) -> tuple[np.ndarray, np.ndarray]:
+        """Per layer, the position of each category then that of an unknown value (the layer's first position),
+        and the value written there (1 for a category, 0 for unknown)."""
+        positions: list[int] = []
+        ones: list[float] = []
+        for _, vocabulary, layer_positions in self._category_layers:
+            positions += [*layer_positions.tolist(), int(layer_positions[0])]
+            ones += [1.0] * len(vocabulary) + [0.0]
+        return np.asarray(positions, dtype=np.int64), np.asarray(ones, dtype=np.float32)
+
+    @cached_property
+    def _numeric_layout(self) -> tuple[np.ndarray | slice, list[str]]:
+        positions = [position for position, _ in self._numeric_positions]
+        columns = [column for _, column in self._numeric_positions]
+        if positions and positions == list(range(positions[0], positions[0] + len(positions))):
+            return slice(positions[0], positions[0] + len(positions)), columns  # a plain slice: no gather
+        return np.asarray(positions, dtype=np.intp), columns
+
+    @cached_property
+    def _category_layers(self) -> list[tuple[str, list[str], np.ndarray]]:
+        """(column, vocabulary, position per code) per categorical column; a category listed twice for one column
+        (two encoders of it in one matrix) goes to a second layer, so every one of its positions gets its 1."""
+        layers: list[tuple[str, list[str], list[int]]] = []
+        for position, (column, category) in enumerate(self.segments):
+            if category is None:
+                continue
+            layer = next((item for item in layers if item[0] == column and category not in item[1]), None)
+            if layer is None:
+                layer = (column, [], [])
+                layers.append(layer)
+            layer[1].append(category)
+            layer[2].append(position)
+        return [
+            (column, vocabulary, np.asarray(positions, dtype=np.int64))
+            for column, vocabulary, positions in layers
+        ]
+
     def from_rows(self, rows: Sequence[Mapping[str, Any]], missing_category: str) -> np.ndarray:
         """The matrix from row dicts (the single-row API, the probe): plain Python per row, then one float32 array;
         a value numpy cannot read as a number raises TypeError or ValueError."""
@@ -89,7 +224,7 @@ class MatrixFeed:
                 values[position] = NAN if value is None else value
             for column, lookup in categories.items():
                 value = row[column]
-                position = lookup.get(missing_category if value is None else str(value))
+                position = lookup.get(category_text(value, missing_category))
                 if position is not None:
                     values[position] = 1.0
             matrix.append(values)
