@@ -113,7 +113,7 @@ class _Source:
 def _overrides(model: ScoringModel, columns: list[str]) -> dict[str, pl.DataType]:
     present = set(columns)
     return {
-        item.column: (pl.String if item.is_string else pl.Float64)
+        item.column: (pl.String() if item.is_string else pl.Float64())
         for item in model.inputs
         if item.column in present
     }

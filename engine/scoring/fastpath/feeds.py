@@ -224,9 +224,9 @@ class MatrixFeed:
                 values[position] = NAN if value is None else value
             for column, lookup in categories.items():
                 value = row[column]
-                position = lookup.get(category_text(value, missing_category))
-                if position is not None:
-                    values[position] = 1.0
+                hit = lookup.get(category_text(value, missing_category))
+                if hit is not None:
+                    values[hit] = 1.0
             matrix.append(values)
         return np.array(matrix, dtype=np.float32).reshape(len(rows), width)
 

@@ -5,6 +5,9 @@ Each one changes what the caller feeds (recorded in the FeedPlan), never what th
 
 from __future__ import annotations
 
+import functools
+from typing import Any
+
 import numpy as np
 
 from engine.scoring.fastpath.feeds import FeedPlan, MatrixFeed, NumericBlock, StringEncoder
@@ -22,6 +25,14 @@ INT_ATTRIBUTE = {"cats_strings": "cats_int64s", "keys_strings": "keys_int64s"}
 FLOAT_TYPES = {1: ("float32", np.float32), 11: ("float64", np.float64)}  # onnx TensorProto FLOAT, DOUBLE
 BLOCK_PREFIX = "shopctl_block_"
 MATRIX_PREFIX = "shopctl_matrix_"
+
+
+def _not_named(name: str, attribute: Any) -> bool:
+    return bool(attribute.name != name)
+
+
+def _not_among(names: set[str], item: Any) -> bool:
+    return item.name not in names
 
 
 def encode_strings(graph, string_inputs: list[str], plan: FeedPlan) -> None:  # noqa: ANN001
@@ -44,7 +55,7 @@ def encode_strings(graph, string_inputs: list[str], plan: FeedPlan) -> None:  # 
         for node in consumers:
             string_attribute = ENCODER_OPS[node.op_type]
             strings = [raw.decode("utf-8") for raw in attribute_of(node, string_attribute).strings]
-            keep_only(node.attribute, lambda attr, name=string_attribute: attr.name != name)
+            keep_only(node.attribute, functools.partial(_not_named, string_attribute))
             node.attribute.append(
                 helper.make_attribute(INT_ATTRIBUTE[string_attribute], [index[s] for s in strings])
             )
@@ -74,9 +85,9 @@ def block_numeric(graph, numeric_inputs: set[str], plan: FeedPlan) -> None:  # n
             continue
         if any(len(consumers_of(graph, column)) != 1 for column in columns):
             continue
-        elem_type = next(iter(elem_types))
+        elem_type = int(next(iter(elem_types)) or 0)  # a float type: checked above
         block_name = f"{BLOCK_PREFIX}{len(plan.blocks)}"
-        keep_only(graph.input, lambda item, taken=set(columns): item.name not in taken)
+        keep_only(graph.input, functools.partial(_not_among, set(columns)))
         graph.input.append(helper.make_tensor_value_info(block_name, elem_type, [None, len(columns)]))
         # The block takes the Concat's place: the Concat's consumers now read the block input directly.
         output = node.output[0]
