@@ -144,6 +144,8 @@ class TrainingConfig(Section):
     categorical_columns: list[str] = Field(default_factory=list)
     ignore_columns: list[str] = Field(default_factory=list)
     threads: int = Field(1, ge=0)
+    cv_max_rows: int = Field(20000, ge=0)
+    cv_folds: int = Field(5, ge=2, le=20)
 
     @field_validator("split")
     @classmethod

@@ -210,6 +210,7 @@ def _model_summary(registry: Registry, name: str, version: int) -> dict[str, Any
         "chosen": metadata.get("chosen"),
         "metrics": metadata.get("metrics", {}),
         "candidates": metadata.get("candidates", {}),
+        "selection": metadata.get("selection", {}),
         "parity_max_abs_diff": metadata.get("parity_max_abs_diff"),
         "rows": metadata.get("rows"),
     }

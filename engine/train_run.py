@@ -204,6 +204,7 @@ def version_metadata(
         "metrics": result.metrics,
         "candidates": result.candidates,
         "chosen": result.chosen,
+        "selection": result.selection,
         "parity_max_abs_diff": parity,
         "parity_rows": len(result.split.test),
         "quantization": quantization,
@@ -354,9 +355,16 @@ def train_and_register(
             "threshold": result.threshold,
             "metrics": result.metrics,
             "candidates": {
-                key: {"validation": value["validation"], "test": value["test"]}
+                key: {
+                    "validation": value["validation"],
+                    "test": value["test"],
+                    **{cv: value[cv] for cv in ("cv_mean", "cv_sd", "cv_folds") if cv in value},
+                }
                 for key, value in result.candidates.items()
             },
+            "selection": result.selection["method"],
+            "selection_reason": result.selection["reason"],
+            "selection_metric": result.selection["metric"],
             "parity_max_abs_diff": parity,
             "quantization": quantization,
             "split": metadata["split"],

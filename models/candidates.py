@@ -44,11 +44,15 @@ HGB_PARAMS: dict[str, Any] = {
     "validation_fraction": 0.15,
     "n_iter_no_change": 10,
 }
+# MLP settings. One hidden layer of 16 with L2 1e-2, early stopping after 10 flat epochs on 15% of the train rows
+# (binary: on log loss, models/mlp.py). Against (32, 16) with L2 1e-3, 5-fold ROC AUC 0.700 vs 0.692 on the demo's
+# repurchase table (923 rows) and 0.920 vs 0.918 on UCI online shoppers, at a third of the fit time on UCI.
 MLP_PARAMS: dict[str, Any] = {
-    "hidden_layer_sizes": (32, 16),
-    "alpha": 1e-3,
+    "hidden_layer_sizes": (16,),
+    "alpha": 1e-2,
     "learning_rate_init": 1e-3,
     "early_stopping": True,
+    "validation_fraction": 0.15,
     "n_iter_no_change": 10,
     "max_iter": 300,
 }
@@ -124,7 +128,7 @@ def _encoder(spec: TableSpec, categories: list[list[str]], *, scale_numeric: boo
 def _estimator(name: str, task: str, seed: int) -> Any:
     from sklearn.ensemble import HistGradientBoostingClassifier, HistGradientBoostingRegressor
     from sklearn.linear_model import LogisticRegression, Ridge
-    from sklearn.neural_network import MLPClassifier, MLPRegressor
+    from sklearn.neural_network import MLPRegressor
 
     binary = task == "binary"
     if name == "logistic":
@@ -133,8 +137,11 @@ def _estimator(name: str, task: str, seed: int) -> Any:
         kind = HistGradientBoostingClassifier if binary else HistGradientBoostingRegressor
         return kind(**HGB_PARAMS, random_state=seed)
     if name == "mlp":
-        kind = MLPClassifier if binary else MLPRegressor
-        return kind(**MLP_PARAMS, random_state=seed)
+        if binary:
+            from models.mlp import LogLossMLPClassifier  # imports scikit-learn
+
+            return LogLossMLPClassifier(**MLP_PARAMS, random_state=seed)
+        return MLPRegressor(**MLP_PARAMS, random_state=seed)
     raise ValueError(f"unknown candidate {name!r}")
 
 

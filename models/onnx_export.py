@@ -143,6 +143,9 @@ def to_onnx_bytes(pipeline: Any, spec: TableSpec, *, adjust_hgb_thresholds: bool
     from models.stacking import register_stack_converter  # imports scikit-learn
 
     register_stack_converter()
+    from models.mlp import register_mlp_converter  # imports scikit-learn
+
+    register_mlp_converter()
     inputs = input_metadata(spec)
     initial_types = [
         (

@@ -1,4 +1,8 @@
-"""Fit every candidate on the train rows, pick the best on validation, and report everyone on validation and test."""
+"""Fit every candidate on the train rows, choose one, and report everyone on validation and test.
+
+The choice is by cross-validation on train + validation with the one-standard-error rule when those rows number
+at most `[training] cv_max_rows` (models/selection.py), else the best on the validation rows.
+"""
 
 from __future__ import annotations
 
@@ -17,6 +21,7 @@ from engine.spec import TableSpec
 from models.candidates import CANDIDATES, category_lists, keep_best_iteration, make_candidate
 from models.metrics import binary_metrics, f1_optimal_threshold, regression_metrics, selection_score
 from models.onnx_export import pipeline_predict, prepare_features
+from models.selection import Folds, fold_scores, make_folds, one_standard_error_choice, summary
 from models.splits import Split, split_rows
 
 Progress = Callable[[str, int, int], None]
@@ -27,7 +32,8 @@ class TrainResult:
     """The chosen fitted pipeline, its threshold, every candidate's scores, and the rows it was judged on.
 
     `table` holds the labelled rows as given, `features` the same rows as the model sees them; the split's
-    positions index both.
+    positions index both. `selection` says how the candidate was chosen: method "cv" or "validation", the metric,
+    the folds and a human reason; with CV each candidate also has cv_mean, cv_sd and cv_folds.
     """
 
     spec: TableSpec
@@ -42,6 +48,7 @@ class TrainResult:
     labels: np.ndarray
     baseline: float
     pipelines: dict[str, Any] = field(default_factory=dict)
+    selection: dict[str, Any] = field(default_factory=dict)
     dropped_rows: int = 0
     empty_columns: tuple[str, ...] = ()
 
@@ -127,9 +134,20 @@ def _train(
         else training_config.regression_selection_metric
     )
 
+    pool = np.concatenate([split.train, split.validation])  # in time order when the split is by time
+    folds, why_not_cv = _cv_folds(labels[pool], spec, split, training_config)
     candidates: dict[str, dict[str, Any]] = {}
     pipelines: dict[str, Any] = {}
     for step, name in enumerate(names):
+        cv: dict[str, Any] = {}
+        if folds is not None:
+            if progress:
+                progress(f"cross-validating {name}", step, len(names))
+            scores = fold_scores(
+                name, spec, features[pool], labels[pool], folds, metric, training_config.seed, _fit
+            )
+            mean, sd = summary(scores)
+            cv = {"cv_mean": mean, "cv_sd": sd, "cv_folds": scores}
         if progress:
             progress(f"training {name}", step, len(names))
         pipeline = _fit(
@@ -145,14 +163,36 @@ def _train(
                 spec, test_labels, pipeline_predict(pipeline, test_features, spec.task), threshold, baseline
             ),
             "threshold": threshold,
+            **cv,
         }
         pipelines[name] = pipeline
     if progress:
         progress("trained", len(names), len(names))
-    # Ties go to the earlier (simpler) candidate in the configured order.
-    chosen = max(
-        names, key=lambda name: (selection_score(candidates[name]["validation"], metric), -names.index(name))
-    )
+    selection: dict[str, Any] = {"metric": metric, "rows": len(pool)}
+    finite = (
+        folds is not None and any(np.isfinite(candidates[name]["cv_mean"]) for name in names)
+    )  # a candidate whose fold score is NaN (a diverged fit) is never chosen; all NaN falls back to validation
+    if folds is not None and finite:
+        choice = one_standard_error_choice({name: candidates[name]["cv_folds"] for name in names}, metric)
+        chosen = choice.chosen
+        selection.update(
+            method="cv",
+            folds=len(folds.pairs),
+            fold_method=folds.method,
+            best=choice.best,
+            reason=choice.reason,
+        )
+    else:
+        # Ties go to the earlier (simpler) candidate in the configured order.
+        chosen = max(
+            names,
+            key=lambda name: (selection_score(candidates[name]["validation"], metric), -names.index(name)),
+        )
+        value = candidates[chosen]["validation"][metric]
+        not_cv = why_not_cv or f"every candidate's cross-validated {metric} is NaN"
+        selection.update(
+            method="validation", reason=f"{chosen} best on validation {metric} ({value:.3f}); {not_cv}"
+        )
     return TrainResult(
         spec=spec,
         chosen=chosen,
@@ -166,6 +206,26 @@ def _train(
         labels=labels,
         baseline=baseline,
         pipelines=pipelines,
+        selection=selection,
         dropped_rows=dropped,
         empty_columns=empty_columns,
     )
+
+
+def _cv_folds(
+    pool_labels: np.ndarray, spec: TableSpec, split: Split, training_config: TrainingConfig
+) -> tuple[Folds | None, str | None]:
+    """Cross-validation folds over the pooled train + validation rows, or (None, why one validation split is used)."""
+    rows = len(pool_labels)
+    if rows > training_config.cv_max_rows:
+        return None, f"{rows} train + validation rows > [training] cv_max_rows {training_config.cv_max_rows}"
+    folds = make_folds(
+        pool_labels,
+        spec.task,
+        ordered=split.method == "time",
+        folds=training_config.cv_folds,
+        seed=training_config.seed,
+    )
+    if isinstance(folds, str):
+        return None, f"no cross-validation: {folds}"
+    return folds, None

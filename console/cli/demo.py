@@ -57,17 +57,27 @@ def _render(summary: dict[str, Any]) -> None:
             if model["action"] == "trained"
             else f"skipped ({model.get('reason')})"
         )
+        selection = model.get("selection") or {}
+        cross_validated = selection.get("method") == "cv"
         table = Table(
             "candidate",
             *[f"test {m}" for m in metric_names],
+            *(["cv mean ± sd"] if cross_validated else []),
             title=f"{name} → champion v{model.get('champion')} · {action}",
             title_justify="left",
         )
         for candidate, metrics in (model.get("candidates") or {}).items():
             test = metrics.get("test") or {}
             chosen = " ✓ chosen" if candidate == model.get("chosen") else ""
-            table.add_row(candidate + chosen, *[_number(test.get(m)) for m in metric_names])
+            cv = [f"{_number(metrics.get('cv_mean'), 3)} ± {_number(metrics.get('cv_sd'), 3)}"]
+            table.add_row(
+                candidate + chosen,
+                *[_number(test.get(m)) for m in metric_names],
+                *(cv if cross_validated else []),
+            )
         out.print(table)
+        if selection.get("reason"):
+            out.print(f"  chosen: {selection['reason']}", markup=False)
         out.print(
             f"  ONNX parity with scikit-learn: max |diff| {_scientific(model.get('parity_max_abs_diff'))}"
         )

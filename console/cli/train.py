@@ -65,7 +65,7 @@ def train_command(
     workspace: WorkspaceOption = None,
     as_json: JsonOption = False,
 ) -> None:
-    """Train logistic, HGB, MLP and stacked candidates, pick the best on validation, register its ONNX file.
+    """Train logistic, HGB, MLP and stacked candidates, choose one (CV on small tables), register its ONNX file.
 
     Example: shopctl train shoppers --table online_shoppers_intention.csv --target Revenue
     """
@@ -116,12 +116,19 @@ def _print_summary(payload: dict[str, Any]) -> None:
     )
     if binary:
         out.print(f"decision threshold (F1-optimal on validation): {payload['threshold']:.4f}")
-    out.print(f"{'candidate':<10} {'part':<10} " + " ".join(f"{column:>9}" for column in columns))
+    cross_validated = payload.get("selection") == "cv"
+    cv_header = f"  cv {payload.get('selection_metric')} mean ± sd" if cross_validated else ""
+    out.print(f"{'candidate':<10} {'part':<10} " + " ".join(f"{column:>9}" for column in columns) + cv_header)
     for candidate, scores in payload["candidates"].items():
         marker = "*" if candidate == payload["model"] else " "
         for part in ("validation", "test"):
             row = " ".join(f"{_format(scores[part].get(column)):>9}" for column in columns)
-            out.print(f"{marker}{candidate:<9} {part:<10} {row}")
+            cv = ""
+            if cross_validated and part == "validation":
+                cv = f" {_format(scores.get('cv_mean')):>7} ± {_format(scores.get('cv_sd'))}"
+            out.print(f"{marker}{candidate:<9} {part:<10} {row}{cv}")
+    if payload.get("selection_reason"):
+        out.print(f"chosen: {payload['selection_reason']}")
     info(f"next: shopctl models show {payload['name']}   or   shopctl score {payload['name']} FILE")
 
 
