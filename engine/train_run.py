@@ -7,7 +7,7 @@ or failed run leaves the registry as it was.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from datetime import date, datetime
 from pathlib import Path
@@ -84,7 +84,7 @@ def stamp_properties(
     )
 
 
-def parse_candidates(candidates: str | list[str] | None, default: list[str]) -> list[str]:
+def parse_candidates(candidates: str | list[str] | None, default: Sequence[str]) -> list[str]:
     """The candidate list from "logistic,hgb" or a list; unknown names are an InputError naming the choices."""
     from models.candidates import CANDIDATES
 

@@ -108,21 +108,22 @@ def train(
 def _train(
     frame: pl.DataFrame, spec: TableSpec, training_config: TrainingConfig, progress: Progress | None
 ) -> TrainResult:
-    if spec.target is None or spec.target not in frame.columns:
-        raise InputError(f"the table has no target column '{spec.target}'")
+    target = spec.target
+    if target is None or target not in frame.columns:
+        raise InputError(f"the table has no target column '{target}'")
     names = [name for name in training_config.candidates if name in CANDIDATES]
     if not names:
         raise InputError(
             f"no known candidates in {training_config.candidates}; choose from {', '.join(CANDIDATES)}"
         )
-    labelled = frame.filter(pl.col(spec.target).is_not_null())
+    labelled = frame.filter(pl.col(target).is_not_null())
     dropped = frame.height - labelled.height
     if labelled.height == 0:
-        raise InputError(f"every row has a null target '{spec.target}'; nothing to learn from")
+        raise InputError(f"every row has a null target '{target}'; nothing to learn from")
     split = split_rows(labelled, spec, training_config.split, training_config.seed)
     spec, empty_columns = _without_empty_numerics(labelled[split.train], spec)
     features = prepare_features(labelled, spec)
-    labels = labelled[spec.target].to_numpy().astype(int if spec.task == "binary" else float)
+    labels = labelled[target].to_numpy().astype(int if spec.task == "binary" else float)
     train_features, train_labels = features[split.train], labels[split.train]
     validation_features, validation_labels = features[split.validation], labels[split.validation]
     test_features, test_labels = features[split.test], labels[split.test]

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from datetime import UTC, date, datetime, timedelta
-from typing import Literal
 
 import polars as pl
 
@@ -50,9 +49,11 @@ TASK_ALIASES = {
 
 def user_spec(
     dimensions: Iterable[str] = ("channel", "device", "country"),
-    task: Literal["binary", "regression", "repurchase", "churn", "spend"] = "binary",
+    task: str = "binary",
 ) -> TableSpec:
     """Column roles of the user table: target `repurchased` (binary) or `future_spend` (regression).
+
+    task is binary, regression or one of their aliases (repurchase, churn; spend); anything else is an InputError.
 
     There is no time column: every row shares one cutoff, so a split by time would be meaningless.
     """
