@@ -7,7 +7,6 @@ quarantine frame with its source file, line and the first rule it broke.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from pathlib import Path
 
 import polars as pl
 
@@ -17,7 +16,7 @@ from engine.event_columns import MAPPABLE_COLUMNS
 from engine.events import EVENT_SCHEMA
 from engine.ingest.options import IngestPlan
 from engine.ingest.privacy import hash_ids
-from engine.ingest.readers import LINE_COLUMN, SourceFile, open_source
+from engine.ingest.readers import LINE_COLUMN, SourceFile
 from engine.ingest.timeparse import parse_times
 
 QUARANTINE_META = ("_file", "_line", "_reason")
@@ -45,21 +44,6 @@ class MappedFile:
     quarantine: pl.DataFrame
     columns_used: dict[str, list[str]] = field(default_factory=dict)
     missing_dimensions: list[str] = field(default_factory=list)
-
-
-def map_file(path: Path, plan: IngestPlan, hash_key: bytes | None = None) -> MappedFile:
-    """Read and map one file batch by batch (so only one batch of raw text is in memory at a time)."""
-    header = plan.preset.header if plan.preset else ()
-    source, batches = open_source(path, delimiter=plan.delimiter, header=header, encoding=plan.encoding)
-    parts = [map_frame(source, batch, plan, hash_key) for batch in batches]
-    return MappedFile(
-        source=source,
-        rows_read=sum(part.rows_read for part in parts),
-        events=pl.concat([part.events for part in parts], how="vertical"),
-        quarantine=pl.concat([part.quarantine for part in parts], how="diagonal_relaxed"),
-        columns_used=parts[0].columns_used,
-        missing_dimensions=parts[0].missing_dimensions,
-    )
 
 
 def find_column(available: list[str], name: str) -> str | None:
