@@ -106,11 +106,16 @@ frame.write_parquet(target, compression="zstd", partition_by="date")
 
 def run_leg(command: list[str], env: dict[str, str] | None = None) -> tuple[float, float, int]:
     """(wall seconds, peak RSS in GB, exit code) of one subprocess, measured with os.wait4."""
-    started = time.perf_counter()
-    process = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL)
-    _, status, usage = os.wait4(process.pid, 0)
-    wall = time.perf_counter() - started
-    return wall, usage.ru_maxrss * 1024 / 1e9, os.waitstatus_to_exitcode(status)
+    with tempfile.TemporaryFile() as errors:
+        started = time.perf_counter()
+        process = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=errors)
+        _, status, usage = os.wait4(process.pid, 0)
+        wall = time.perf_counter() - started
+        code = os.waitstatus_to_exitcode(status)
+        if code:
+            errors.seek(0)
+            print(errors.read().decode(errors="replace")[-2000:], file=sys.stderr)
+    return wall, usage.ru_maxrss * 1024 / 1e9, code
 
 
 def bench(path: Path, again: bool) -> None:
