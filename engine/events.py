@@ -287,7 +287,9 @@ class EventStager:
                 chosen = pl.lit(True) if slices == 1 else identity_hash(columns) % slices == index
                 new = rows.filter(chosen).collect()
                 self.rows_in += new.height
-                part = drop_exact_duplicates(new).sort("event_time", maintain_order=True)
+                part = drop_exact_duplicates(new)
+                if not part.get_column("event_time").is_sorted():  # time-sorted input often is already
+                    part = part.sort("event_time", maintain_order=True)
                 del new
                 if existing:
                     # Exact-duplicate check against only the partition (slice) this date touches.

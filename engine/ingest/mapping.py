@@ -141,10 +141,16 @@ def _event_type(raw: pl.DataFrame, name: pl.Expr, plan: IngestPlan) -> pl.Expr:
     )
 
 
-def _number(sources: list[str] | None, decimal_comma: bool) -> tuple[pl.Expr, pl.Expr]:
+def _number(
+    sources: list[str] | None, decimal_comma: bool, schema: pl.Schema | None = None
+) -> tuple[pl.Expr, pl.Expr]:
     """(value as Float64, whether a non-empty value failed to parse)."""
     if not sources:
         return pl.lit(None, dtype=pl.Float64), pl.lit(False)
+    if schema is not None and len(sources) == 1 and schema[sources[0]].is_numeric():
+        # Already a number (Parquet, JSON): no round trip through text, same values and the same rule.
+        value = pl.col(sources[0]).cast(pl.Float64)
+        return value, value.is_not_null() & ~value.is_finite().fill_null(False)
     text = _coalesced(sources)
     if decimal_comma:
         text = text.str.replace(r"^(-?\d+),(\d+)$", "$1.$2")
@@ -165,8 +171,8 @@ def _canonical_columns(
     available = [name for name in raw.columns if name != LINE_COLUMN]
     preset = plan.preset
     decimal_comma = source.delimiter not in ("", ",")
-    price, price_bad = _number(sources.get("price"), decimal_comma)
-    quantity_float, quantity_bad = _number(sources.get("quantity"), decimal_comma)
+    price, price_bad = _number(sources.get("price"), decimal_comma, raw.schema)
+    quantity_float, quantity_bad = _number(sources.get("quantity"), decimal_comma, raw.schema)
     quantity_bad = quantity_bad | (quantity_float != quantity_float.round()).fill_null(False)
     quantity = quantity_float.cast(pl.Int64, strict=False)
     if preset and preset.default_quantity is not None:
