@@ -273,15 +273,17 @@ class EventStager:
             self.files_by_date.setdefault(entry["date"], []).append(ws.events_dir / entry["path"])
         self.staged = StagedEvents(manifest=None, written=[], counts={})
         self.entries: list[dict[str, Any]] = []
+        self.mine: dict[str, list[Path]] = {}  # this ingest's staged parts by date
         self.rows_in = 0
         self.rows_stored = 0
 
     def add_day(self, day: str, rows: pl.LazyFrame, count: int) -> None:
         """Stage the rows of one event date (canonical columns, dimensions and the derived-session marker,
-        as _with_marker gives them); count is how many rows that is. Call once per date."""
+        as _with_marker gives them); count is how many rows that is. A date may be added again (more of its
+        rows came later): those rows are deduped against its parts staged so far too."""
         slices = max(1, -(-count // DAY_SLICE_ROWS))
         columns = rows.collect_schema().names()
-        existing = self.files_by_date.get(day, [])
+        existing = self.files_by_date.get(day, []) + self.mine.get(day, [])
         try:
             for index in range(slices):
                 chosen = pl.lit(True) if slices == 1 else identity_hash(columns) % slices == index
@@ -300,14 +302,14 @@ class EventStager:
                     del stored
                 if part.height == 0:
                     continue
+                mine = self.mine.setdefault(day, [])
                 name = (
-                    f"part-{self.ingest_id}.parquet"
-                    if slices == 1
-                    else f"part-{self.ingest_id}-{index}.parquet"
+                    f"part-{self.ingest_id}-{len(mine)}.parquet" if mine else f"part-{self.ingest_id}.parquet"
                 )
                 relative = f"date={day}/{name}"
                 _write_partition(self.ws.events_dir / relative, part)
                 self.staged.written.append(self.ws.events_dir / relative)
+                mine.append(self.ws.events_dir / relative)
                 self.entries.append(
                     {"path": relative, "date": day, "rows": part.height, "ingest_id": self.ingest_id}
                 )

@@ -15,6 +15,7 @@ import polars as pl
 import pytest
 
 import engine.events
+import engine.ingest.days
 import engine.ingest.readers
 import engine.ingest.run
 from engine.events import committed_files, scan_events
@@ -63,13 +64,17 @@ def tiny_batches(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(engine.ingest.readers, "BATCH_ROWS", 37)
     monkeypatch.setattr(engine.events, "DAY_SLICE_ROWS", 50)  # every date is split into identity slices
     monkeypatch.setattr(engine.ingest.run, "BUCKET_ROWS", 1)  # many user buckets
+    monkeypatch.setattr(engine.ingest.days, "HOLD_ROWS", 60)  # dates held, spilled and staged again
 
 
 def _ingest_twice(tmp_path: Path, name: str) -> tuple[object, list[dict]]:
     ws, _ = init_workspace(tmp_path / name)
     first = _write(tmp_path / "a.csv", 600)
     second = _write(tmp_path / "b.csv", 400, offset=300)  # overlaps the second half of a.csv
-    results = [ingest_files(ws, [path]).to_dict() for path in (first, second, first)]
+    lines = first.read_text().splitlines()
+    twice = tmp_path / "aa.csv"  # a.csv's rows again, far apart: a date staged early is met again
+    twice.write_text("\n".join(lines + lines[1:]) + "\n")
+    results = [ingest_files(ws, [path]).to_dict() for path in (twice, second, first)]
     return ws, results
 
 
@@ -79,6 +84,7 @@ def test_many_small_batches_store_what_one_batch_stores(tmp_path: Path, tiny_bat
         defaults.setattr(engine.ingest.readers, "BATCH_ROWS", 1_000_000)
         defaults.setattr(engine.events, "DAY_SLICE_ROWS", 2_000_000)
         defaults.setattr(engine.ingest.run, "BUCKET_ROWS", 1_000_000)
+        defaults.setattr(engine.ingest.days, "HOLD_ROWS", 1_000_000)
         whole, whole_results = _ingest_twice(tmp_path, "whole")
     assert len(committed_files(streamed)) > len(committed_files(whole))  # the slices were really used
     keys = (

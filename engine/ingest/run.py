@@ -28,6 +28,7 @@ from engine.events import (
     publish_events,
 )
 from engine.faults import fault_point
+from engine.ingest.days import DayRows
 from engine.ingest.history import (
     LAST_INGEST_KEY,
     clean_staged,
@@ -93,15 +94,41 @@ def _user_buckets(paths: list[Path]) -> int:
     return max(1, min(MAX_BUCKETS, -(-size // BYTES_PER_ROW_ESTIMATE // BUCKET_ROWS)))
 
 
-def _spill_events(spill: Spill, events: pl.DataFrame, buckets: int) -> None:
-    """Rows with a session id go to their date; rows needing one to their user bucket."""
-    needs = events.get_column(DERIVED_SESSION)
-    if needs.any():
-        todo = events if needs.all() else events.filter(needs)
-        spill.add_by("users", todo.with_columns(__bucket=session_bucket(buckets)), "__bucket")
-        events = events.filter(~needs)
-    if events.height:
-        spill.add_by("days", events.with_columns(__day=pl.col("event_time").dt.date()), "__day")
+class _SessionRows:
+    """Rows needing a derived session: held in memory while few, else spilled by user bucket."""
+
+    def __init__(self, spill: Spill, buckets: int) -> None:
+        self.spill = spill
+        self.buckets = buckets
+        self.held: list[pl.DataFrame] = []
+        self.held_rows = 0
+        self.spilled = False
+
+    def add(self, frame: pl.DataFrame) -> None:
+        self.held.append(frame)
+        self.held_rows += frame.height
+        if self.spilled or self.held_rows > BUCKET_ROWS:
+            self._spill_held()
+
+    def _spill_held(self) -> None:
+        for frame in self.held:
+            self.spill.add_by("users", frame.with_columns(__bucket=session_bucket(self.buckets)), "__bucket")
+        self.held, self.held_rows, self.spilled = [], 0, True
+
+    def sessionize(self, ws: Workspace, gap_minutes: float, days: DayRows, progress: Progress) -> None:
+        """Derive the sessions, one bucket at a time (all at once when held), and hand the rows to days."""
+        if not self.spilled:
+            if self.held:
+                events = pl.concat(self.held, how="vertical")
+                self.held = []
+                progress(f"deriving sessions for {events.height:,} rows")
+                days.add(assign_sessions(events, gap_minutes, previous_sessions(ws, events, gap_minutes)))
+            return
+        for bucket in self.spill.keys("users"):
+            events = self.spill.scan("users", bucket).collect()
+            progress(f"deriving sessions for {events.height:,} rows (user bucket {bucket})")
+            days.spill_all(assign_sessions(events, gap_minutes, previous_sessions(ws, events, gap_minutes)))
+            self.spill.remove("users", bucket)
 
 
 def _read_all(
@@ -109,13 +136,14 @@ def _read_all(
     plan: IngestPlan,
     key: bytes | None,
     spill: Spill,
+    days: DayRows,
+    sessions: _SessionRows,
     progress: Progress,
     on_rows: RowsProgress,
 ) -> list[FileReport]:
-    """Pass 1: map every batch of every file, spilling its quarantined rows and its events."""
+    """Map every batch of every file: quarantined rows are spilled, events held by date (or for sessions)."""
     dimensions = [name for name in plan.dimensions if name not in EVENT_SCHEMA]
     header = plan.preset.header if plan.preset else ()
-    buckets = _user_buckets(paths)
     reports: list[FileReport] = []
     rows_read = 0
     started = time.perf_counter()
@@ -138,34 +166,14 @@ def _read_all(
                 .collect()
             )
             del mapped
-            _spill_events(spill, events, buckets)
+            needs = events.get_column(DERIVED_SESSION)
+            if needs.any():
+                sessions.add(events if needs.all() else events.filter(needs))
+                events = events.filter(~needs)
+            days.settle(days.add(events) if events.height else set())
             on_rows(rows_read, rows_read / max(time.perf_counter() - started, 1e-9))
             fault_point("ingest.after_batch")
     return reports
-
-
-def _derive_sessions(ws: Workspace, spill: Spill, gap_minutes: float, progress: Progress) -> None:
-    """Pass 2: sessionize each user bucket (continuing sessions from the store) and spill it by date."""
-    for bucket in spill.keys("users"):
-        events = spill.scan("users", bucket).collect()
-        progress(f"deriving sessions for {events.height:,} rows (user bucket {bucket})")
-        previous = previous_sessions(ws, events, gap_minutes)
-        events = assign_sessions(events, gap_minutes, previous)
-        spill.add_by("days", events.with_columns(__day=pl.col("event_time").dt.date()), "__day")
-        spill.remove("users", bucket)
-
-
-def _stage(
-    ws: Workspace, ingest_id: str, dimensions: list[str], spill: Spill, progress: Progress
-) -> StagedEvents:
-    """Pass 3: dedupe each date against itself and the store and stage its part."""
-    stager = EventStager(ws, ingest_id, dimensions)
-    for day in spill.keys("days"):
-        progress(f"storing {day}")
-        stager.add_day(day, spill.scan("days", day), spill.rows("days", day))
-        spill.remove("days", day)
-        fault_point("ingest.after_day")
-    return stager.finish()
 
 
 def ingest_files(
@@ -199,13 +207,22 @@ def ingest_files(
         clean_spills(ws)
         spill = Spill(ws, ingest_id)
         try:
-            files = _read_all(paths, plan, key, spill, report, on_rows or (lambda _rows, _rate: None))
-            _derive_sessions(ws, spill, plan.session_gap_minutes, report)
-            report("committing")
+            stager = EventStager(ws, ingest_id, dimensions)
+            days = DayRows(stager, spill, report)
+            sessions = _SessionRows(spill, _user_buckets(paths))
+            on_batch = on_rows or (lambda _rows, _rate: None)
             # All-or-nothing: every write that needs disk space (parts, quarantine file, the log staged
             # beside its final name) happens before the manifest commits; a failure removes what this
             # ingest wrote.
-            staged = _stage(ws, ingest_id, dimensions, spill, report)
+            try:
+                files = _read_all(paths, plan, key, spill, days, sessions, report, on_batch)
+                sessions.sessionize(ws, plan.session_gap_minutes, days, report)
+                days.stage_all()
+            except BaseException:
+                discard_events(stager.staged)
+                raise
+            report("committing")
+            staged = stager.finish()
             quarantine_path: Path | None = None
             staged_log: Path | None = None
             try:
