@@ -293,10 +293,15 @@ class EventStager:
                 if not part.get_column("event_time").is_sorted():  # time-sorted input often is already
                     part = part.sort("event_time", maintain_order=True)
                 del new
-                if existing:
-                    # Exact-duplicate check against only the partition (slice) this date touches.
+                if existing and part.height:
+                    # Exact-duplicate check against only the partition this date touches, and only its rows
+                    # whose identity hash some new row shares (streamed: the partition is never loaded whole).
+                    hashes = part.select(identity_hash(columns)).to_series()
                     stored = (
-                        _scan_with_marker(existing, self.dimensions).select(columns).filter(chosen).collect()
+                        _scan_with_marker(existing, self.dimensions)
+                        .select(columns)
+                        .filter(identity_hash(columns).is_in(hashes.implode()))
+                        .collect()
                     )
                     part = anti_join_exact(part, stored)
                     del stored
