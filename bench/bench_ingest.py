@@ -7,6 +7,7 @@ are generated once (seeded, REES46-shaped: 30 days, time-sorted like the public 
 
 Usage: python bench/bench_ingest.py [--rows 10000000] [--format parquet|csv|both] [--data /tmp/shopctl-bench]
        [--again]   (also time a second ingest of the same file into the same store: every row a duplicate)
+       [--code DIR] (time the shopctl of another checkout, e.g. `git worktree add /tmp/before <commit>`)
 """
 
 from __future__ import annotations
@@ -118,15 +119,18 @@ def run_leg(command: list[str], env: dict[str, str] | None = None) -> tuple[floa
     return wall, usage.ru_maxrss * 1024 / 1e9, code
 
 
-def bench(path: Path, again: bool) -> None:
+def bench(path: Path, again: bool, code: Path | None = None) -> None:
     work = Path(tempfile.mkdtemp(prefix="shopctl-bench-ingest-", dir=path.parent))
     try:
         floor_cmd = [sys.executable, "-c", FLOOR, str(path), str(work / "floor")]
         floor = run_leg(floor_cmd)
-        shopctl = str(Path(sys.executable).with_name("shopctl"))
-        subprocess.run([shopctl, "init", str(work / "ws")], check=True, capture_output=True)
-        ingest_cmd = [shopctl, "ingest", str(path), "--preset", "rees46", "-w", str(work / "ws")]
-        ingest = run_leg(ingest_cmd)
+        shopctl = [str(Path(sys.executable).with_name("shopctl"))]
+        env = None
+        if code is not None:  # another checkout's shopctl (e.g. the commit before a change), same interpreter
+            shopctl, env = [sys.executable, "-m", "console.cli.main"], {**os.environ, "PYTHONPATH": str(code)}
+        subprocess.run([*shopctl, "init", str(work / "ws")], check=True, capture_output=True, env=env)
+        ingest_cmd = [*shopctl, "ingest", str(path), "--preset", "rees46", "-w", str(work / "ws")]
+        ingest = run_leg(ingest_cmd, env)
         print(f"file     {path} ({path.stat().st_size / 1e6:,.0f} MB)")
         print(
             f"floor    {floor[0]:6.1f} s  {floor[1]:5.2f} GB  (polars read -> parse -> date-partitioned write)"
@@ -134,7 +138,7 @@ def bench(path: Path, again: bool) -> None:
         print(f"ingest   {ingest[0]:6.1f} s  {ingest[1]:5.2f} GB  exit {ingest[2]}  ({' '.join(ingest_cmd)})")
         print(f"ratio    {ingest[0] / floor[0]:6.2f}x wall, {ingest[1] / floor[1]:.2f}x memory")
         if again:
-            repeat = run_leg(ingest_cmd)
+            repeat = run_leg(ingest_cmd, env)
             print(
                 f"again    {repeat[0]:6.1f} s  {repeat[1]:5.2f} GB  exit {repeat[2]}  (every row a duplicate)"
             )
@@ -148,6 +152,7 @@ def main() -> None:
     parser.add_argument("--format", choices=("parquet", "csv", "both"), default="both")
     parser.add_argument("--data", type=Path, default=Path(tempfile.gettempdir()) / "shopctl-bench")
     parser.add_argument("--again", action="store_true")
+    parser.add_argument("--code", type=Path, help="time this checkout's shopctl instead (PYTHONPATH)")
     parser.add_argument("--generate-only", type=Path, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.generate_only:
@@ -155,7 +160,7 @@ def main() -> None:
         return
     print(
         f"command  python bench/bench_ingest.py --rows {args.rows} --format {args.format}"
-        f"{' --again' if args.again else ''}  ({os.cpu_count()} cpus)"
+        f"{' --again' if args.again else ''}{f' --code {args.code}' if args.code else ''}  ({os.cpu_count()} cpus)"
     )
     formats = ("parquet", "csv") if args.format == "both" else (args.format,)
     for kind in formats:
@@ -165,7 +170,7 @@ def main() -> None:
         if not path.exists():
             command = [sys.executable, __file__, "--rows", str(args.rows), "--generate-only", str(path)]
             subprocess.run(command, check=True)
-        bench(path, args.again)
+        bench(path, args.again, args.code)
 
 
 if __name__ == "__main__":
