@@ -105,11 +105,13 @@ frame.write_parquet(target, compression="zstd", partition_by="date")
 """
 
 
-def run_leg(command: list[str], env: dict[str, str] | None = None) -> tuple[float, float, int]:
+def run_leg(
+    command: list[str], env: dict[str, str] | None = None, cwd: Path | None = None
+) -> tuple[float, float, int]:
     """(wall seconds, peak RSS in GB, exit code) of one subprocess, measured with os.wait4."""
     with tempfile.TemporaryFile() as errors:
         started = time.perf_counter()
-        process = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=errors)
+        process = subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=errors, cwd=cwd)
         _, status, usage = os.wait4(process.pid, 0)
         wall = time.perf_counter() - started
         code = os.waitstatus_to_exitcode(status)
@@ -126,11 +128,16 @@ def bench(path: Path, again: bool, code: Path | None = None) -> None:
         floor = run_leg(floor_cmd)
         shopctl = [str(Path(sys.executable).with_name("shopctl"))]
         env = None
-        if code is not None:  # another checkout's shopctl (e.g. the commit before a change), same interpreter
+        if (
+            code is not None
+        ):  # another checkout's shopctl (e.g. the commit before a change), same interpreter;
+            # run from inside it, since `python -m` puts the working folder before PYTHONPATH
             shopctl, env = [sys.executable, "-m", "console.cli.main"], {**os.environ, "PYTHONPATH": str(code)}
-        subprocess.run([*shopctl, "init", str(work / "ws")], check=True, capture_output=True, env=env)
+        subprocess.run(
+            [*shopctl, "init", str(work / "ws")], check=True, capture_output=True, env=env, cwd=code
+        )
         ingest_cmd = [*shopctl, "ingest", str(path), "--preset", "rees46", "-w", str(work / "ws")]
-        ingest = run_leg(ingest_cmd, env)
+        ingest = run_leg(ingest_cmd, env, code)
         print(f"file     {path} ({path.stat().st_size / 1e6:,.0f} MB)")
         print(
             f"floor    {floor[0]:6.1f} s  {floor[1]:5.2f} GB  (polars read -> parse -> date-partitioned write)"
@@ -138,7 +145,7 @@ def bench(path: Path, again: bool, code: Path | None = None) -> None:
         print(f"ingest   {ingest[0]:6.1f} s  {ingest[1]:5.2f} GB  exit {ingest[2]}  ({' '.join(ingest_cmd)})")
         print(f"ratio    {ingest[0] / floor[0]:6.2f}x wall, {ingest[1] / floor[1]:.2f}x memory")
         if again:
-            repeat = run_leg(ingest_cmd, env)
+            repeat = run_leg(ingest_cmd, env, code)
             print(
                 f"again    {repeat[0]:6.1f} s  {repeat[1]:5.2f} GB  exit {repeat[2]}  (every row a duplicate)"
             )
