@@ -255,7 +255,7 @@ class StagedEvents:
 
 # Rows of one event date deduped at a time; a larger date is split into slices by identity hash (duplicates
 # share a hash, so they meet in one slice), which bounds memory whatever one date holds.
-DAY_SLICE_ROWS = 2_000_000
+DAY_SLICE_ROWS = 500_000
 
 
 class EventStager:

@@ -16,7 +16,7 @@ from engine.events import EventStager
 from engine.faults import fault_point
 from engine.ingest.spill import Spill
 
-HOLD_ROWS = 750_000  # rows held in memory across dates before they are spilled
+HOLD_ROWS = 500_000  # rows held in memory across dates before they are spilled
 
 
 def _by_day(frame: pl.DataFrame) -> dict[str, pl.DataFrame]:
@@ -68,6 +68,7 @@ class DayRows:
         rows = sum(frame.height for frame in frames)
         self.held_rows -= rows
         sources = [frame.lazy() for frame in frames]
+        del frames  # the lazy frames are the only references left: what add_day collects is not held twice
         if day in self.spilled:
             sources.insert(0, self.spill.scan("days", day))
             rows += self.spill.rows("days", day)
