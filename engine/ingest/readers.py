@@ -338,11 +338,12 @@ def open_source(
             try:
                 lazy = pl.scan_parquet(readable)
                 flat = [name for name, dtype in lazy.collect_schema().items() if not dtype.is_nested()]
-                yield from (
-                    lazy.select(flat)
-                    .with_row_index(LINE_COLUMN, offset=1)
-                    .collect_batches(chunk_size=BATCH_ROWS)
-                )
+                rows = lazy.select(pl.len()).collect().item()  # from the footer, no data read
+                # One slice per batch rather than collect_batches, whose reader decodes ahead of a slow
+                # consumer (~0.45 GB more at 250k-row batches); a slice reads only the row groups it needs.
+                for offset in range(0, rows, BATCH_ROWS):
+                    batch = lazy.select(flat).slice(offset, BATCH_ROWS).collect()
+                    yield batch.with_row_index(LINE_COLUMN, offset=offset + 1)
             finally:
                 if descriptor is not None:
                     os.close(descriptor)
