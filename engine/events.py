@@ -157,19 +157,29 @@ def clean_orphans(ws: Workspace) -> list[Path]:
 DERIVED_SESSION = "_session_derived"
 
 
-def identity(frame: pl.DataFrame) -> pl.DataFrame:
-    """The columns that say whether two events are the same source row: every canonical and dimension column,
-    with a derived session id replaced by null (the source row had none)."""
-    columns = [name for name in frame.columns if name != DERIVED_SESSION]
-    if DERIVED_SESSION not in frame.columns:
-        return frame.select(columns)
+def identity_exprs(columns: Iterable[str]) -> list[pl.Expr]:
+    """Expressions for the columns that say whether two events are the same source row: every canonical and
+    dimension column, with a derived session id replaced by null (the source row had none)."""
+    names = [name for name in columns if name != DERIVED_SESSION]
+    if DERIVED_SESSION not in columns:
+        return [pl.col(name) for name in names]
     derived = pl.col(DERIVED_SESSION).fill_null(False)
-    return frame.select(
+    return [
         pl.when(derived).then(pl.lit(None, dtype=pl.String)).otherwise(pl.col(name)).alias(name)
         if name == "session_id"
         else pl.col(name)
-        for name in columns
-    )
+        for name in names
+    ]
+
+
+def identity(frame: pl.DataFrame) -> pl.DataFrame:
+    """The identity columns of frame (see identity_exprs)."""
+    return frame.select(identity_exprs(frame.columns))
+
+
+def identity_hash(columns: Iterable[str]) -> pl.Expr:
+    """The 64-bit hash of a row's identity (equal identities hash equal; a hit is confirmed exactly)."""
+    return pl.struct(identity_exprs(list(columns))).hash(seed=0)
 
 
 def _row_hashes(frame: pl.DataFrame) -> pl.Series:
@@ -243,60 +253,111 @@ class StagedEvents:
     counts: dict[str, Any]
 
 
+# Rows of one event date deduped at a time; a larger date is split into slices by identity hash (duplicates
+# share a hash, so they meet in one slice), which bounds memory whatever one date holds.
+DAY_SLICE_ROWS = 500_000
+
+
+class EventStager:
+    """Stage one ingest's events date by date as unlisted parts, deduped exactly against themselves and the
+    store (the caller holds the ingest lock); finish() returns what publish_events commits."""
+
+    def __init__(self, ws: Workspace, ingest_id: str, dimensions: list[str]) -> None:
+        self.ws = ws
+        self.ingest_id = ingest_id
+        self.dimensions = dimensions
+        self.orphans = clean_orphans(ws)
+        self.manifest = read_manifest(ws)
+        self.files_by_date: dict[str, list[Path]] = {}
+        for entry in self.manifest["files"]:
+            self.files_by_date.setdefault(entry["date"], []).append(ws.events_dir / entry["path"])
+        self.staged = StagedEvents(manifest=None, written=[], counts={})
+        self.entries: list[dict[str, Any]] = []
+        self.mine: dict[str, list[Path]] = {}  # this ingest's staged parts by date
+        self.rows_in = 0
+        self.rows_stored = 0
+
+    def add_day(self, day: str, rows: pl.LazyFrame, count: int) -> None:
+        """Stage the rows of one event date (canonical columns, dimensions and the derived-session marker,
+        as _with_marker gives them); count is how many rows that is. A date may be added again (more of its
+        rows came later): those rows are deduped against its parts staged so far too."""
+        slices = max(1, -(-count // DAY_SLICE_ROWS))
+        columns = rows.collect_schema().names()
+        existing = self.files_by_date.get(day, []) + self.mine.get(day, [])
+        try:
+            for index in range(slices):
+                chosen = pl.lit(True) if slices == 1 else identity_hash(columns) % slices == index
+                new = rows.filter(chosen).collect()
+                self.rows_in += new.height
+                part = drop_exact_duplicates(new)
+                if not part.get_column("event_time").is_sorted():  # time-sorted input often is already
+                    part = part.sort("event_time", maintain_order=True)
+                del new
+                if existing and part.height:
+                    # Exact-duplicate check against only the partition this date touches, and only its rows
+                    # whose identity hash some new row shares (streamed: the partition is never loaded whole).
+                    hashes = part.select(identity_hash(columns)).to_series()
+                    stored = (
+                        _scan_with_marker(existing, self.dimensions)
+                        .select(columns)
+                        .filter(identity_hash(columns).is_in(hashes.implode()))
+                        .collect()
+                    )
+                    part = anti_join_exact(part, stored)
+                    del stored
+                if part.height == 0:
+                    continue
+                mine = self.mine.setdefault(day, [])
+                name = (
+                    f"part-{self.ingest_id}-{len(mine)}.parquet" if mine else f"part-{self.ingest_id}.parquet"
+                )
+                relative = f"date={day}/{name}"
+                _write_partition(self.ws.events_dir / relative, part)
+                self.staged.written.append(self.ws.events_dir / relative)
+                mine.append(self.ws.events_dir / relative)
+                self.entries.append(
+                    {"path": relative, "date": day, "rows": part.height, "ingest_id": self.ingest_id}
+                )
+                self.rows_stored += part.height
+        except BaseException:
+            discard_events(self.staged)  # a full disk must not leave gigabytes of unlisted parts behind
+            raise
+
+    def finish(self) -> StagedEvents:
+        """The staged parts, the manifest that lists them (None when nothing new) and the counts."""
+        if self.entries:
+            self.staged.manifest = {
+                "version": MANIFEST_VERSION,
+                "files": [*self.manifest["files"], *self.entries],
+                "updated": datetime.now(UTC).isoformat(timespec="seconds"),
+            }
+        self.staged.counts = {
+            "rows_in": self.rows_in,
+            "rows_stored": self.rows_stored,
+            "rows_duplicate": self.rows_in - self.rows_stored,
+            "partitions": list(dict.fromkeys(entry["date"] for entry in self.entries)),
+            "orphans_removed": len(self.orphans),
+        }
+        return self.staged
+
+
+def event_dimensions(frame: pl.DataFrame | pl.LazyFrame) -> list[str]:
+    """The dimension columns of an event frame (those beyond the canonical ones and the marker)."""
+    names = frame.collect_schema().names()
+    return [name for name in names if name not in EVENT_SCHEMA and name != DERIVED_SESSION]
+
+
 def stage_events_locked(ws: Workspace, frame: pl.DataFrame, ingest_id: str) -> StagedEvents:
     """Dedupe frame against itself and the store and write one unlisted part per event date (caller holds
     the ingest lock); if any write fails, the parts written so far are removed before the error propagates."""
-    dimensions = [name for name in frame.columns if name not in EVENT_SCHEMA and name != DERIVED_SESSION]
-    rows_in = frame.height
+    dimensions = event_dimensions(frame)
     if frame["event_time"].null_count():
         raise ValueError("commit_events: event_time must not be null (ingest quarantines such rows first)")
-    orphans = clean_orphans(ws)
-    manifest = read_manifest(ws)
-    files_by_date: dict[str, list[Path]] = {}
-    for entry in manifest["files"]:
-        files_by_date.setdefault(entry["date"], []).append(ws.events_dir / entry["path"])
-    # Sorted by time, each date is one contiguous, zero-copy slice (partition_by would copy the whole frame).
-    unique = drop_exact_duplicates(_with_marker(frame, dimensions)).sort("event_time")
-    days = unique.select(pl.col("event_time").dt.strftime("%Y-%m-%d").rle()).unnest("event_time")
-    stored_rows = 0
-    new_entries: list[dict[str, Any]] = []
-    written: list[str] = []
-    staged = StagedEvents(manifest=None, written=[], counts={})
-    offset = 0
-    try:
-        for length, day in days.iter_rows():
-            part = unique.slice(offset, length)
-            offset += length
-            existing = files_by_date.get(day, [])
-            if existing:
-                # Exact-duplicate check against only the partition this date touches.
-                stored = _scan_with_marker(existing, dimensions).collect()
-                part = anti_join_exact(part, stored)
-            if part.height == 0:
-                continue
-            relative = f"date={day}/part-{ingest_id}.parquet"
-            _write_partition(ws.events_dir / relative, part)
-            staged.written.append(ws.events_dir / relative)
-            new_entries.append({"path": relative, "date": day, "rows": part.height, "ingest_id": ingest_id})
-            written.append(day)
-            stored_rows += part.height
-    except BaseException:
-        discard_events(staged)  # a full disk must not leave gigabytes of unlisted parts behind
-        raise
-    if new_entries:
-        staged.manifest = {
-            "version": MANIFEST_VERSION,
-            "files": [*manifest["files"], *new_entries],
-            "updated": datetime.now(UTC).isoformat(timespec="seconds"),
-        }
-    staged.counts = {
-        "rows_in": rows_in,
-        "rows_stored": stored_rows,
-        "rows_duplicate": rows_in - stored_rows,
-        "partitions": written,
-        "orphans_removed": len(orphans),
-    }
-    return staged
+    stager = EventStager(ws, ingest_id, dimensions)
+    marked = _with_marker(frame, dimensions).with_columns(__day=pl.col("event_time").dt.date())
+    for (day,), rows in sorted(marked.partition_by("__day", as_dict=True).items()):
+        stager.add_day(day.isoformat(), rows.drop("__day").lazy(), rows.height)
+    return stager.finish()
 
 
 def _with_marker(frame: pl.DataFrame, dimensions: list[str]) -> pl.DataFrame:

@@ -89,7 +89,21 @@ def ingest(
         resessionize=resessionize,
     )
     # Progress only on a terminal: scripts and tests get exactly one stderr line when something fails.
-    result = ingest_files(ws, paths, options, progress=info if err.is_terminal else None)
+    if err.is_terminal:
+        with err.status("ingest: starting") as status:
+
+            def on_rows(rows: int, per_second: float) -> None:
+                status.update(f"ingest: read {rows:,} rows ({per_second:,.0f} rows/s)")
+
+            result = ingest_files(
+                ws, paths, options, progress=lambda step: status.update(f"ingest: {step}"), on_rows=on_rows
+            )
+        info(
+            f"ingest: {result.rows_read:,} rows in {result.seconds:.1f}s "
+            f"({result.rows_read / max(result.seconds, 1e-9):,.0f} rows/s)"
+        )
+    else:
+        result = ingest_files(ws, paths, options)
     for warning in result.warnings:
         info(f"note: {warning}")
     payload = result.to_dict()

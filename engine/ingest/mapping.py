@@ -7,7 +7,6 @@ quarantine frame with its source file, line and the first rule it broke.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from pathlib import Path
 
 import polars as pl
 
@@ -17,7 +16,7 @@ from engine.event_columns import MAPPABLE_COLUMNS
 from engine.events import EVENT_SCHEMA
 from engine.ingest.options import IngestPlan
 from engine.ingest.privacy import hash_ids
-from engine.ingest.readers import LINE_COLUMN, SourceFile, open_source
+from engine.ingest.readers import LINE_COLUMN, SourceFile
 from engine.ingest.timeparse import parse_times
 
 QUARANTINE_META = ("_file", "_line", "_reason")
@@ -45,21 +44,6 @@ class MappedFile:
     quarantine: pl.DataFrame
     columns_used: dict[str, list[str]] = field(default_factory=dict)
     missing_dimensions: list[str] = field(default_factory=list)
-
-
-def map_file(path: Path, plan: IngestPlan, hash_key: bytes | None = None) -> MappedFile:
-    """Read and map one file batch by batch (so only one batch of raw text is in memory at a time)."""
-    header = plan.preset.header if plan.preset else ()
-    source, batches = open_source(path, delimiter=plan.delimiter, header=header, encoding=plan.encoding)
-    parts = [map_frame(source, batch, plan, hash_key) for batch in batches]
-    return MappedFile(
-        source=source,
-        rows_read=sum(part.rows_read for part in parts),
-        events=pl.concat([part.events for part in parts], how="vertical"),
-        quarantine=pl.concat([part.quarantine for part in parts], how="diagonal_relaxed"),
-        columns_used=parts[0].columns_used,
-        missing_dimensions=parts[0].missing_dimensions,
-    )
 
 
 def find_column(available: list[str], name: str) -> str | None:
@@ -157,10 +141,16 @@ def _event_type(raw: pl.DataFrame, name: pl.Expr, plan: IngestPlan) -> pl.Expr:
     )
 
 
-def _number(sources: list[str] | None, decimal_comma: bool) -> tuple[pl.Expr, pl.Expr]:
+def _number(
+    sources: list[str] | None, decimal_comma: bool, schema: pl.Schema | None = None
+) -> tuple[pl.Expr, pl.Expr]:
     """(value as Float64, whether a non-empty value failed to parse)."""
     if not sources:
         return pl.lit(None, dtype=pl.Float64), pl.lit(False)
+    if schema is not None and len(sources) == 1 and schema[sources[0]].is_numeric():
+        # Already a number (Parquet, JSON): no round trip through text, same values and the same rule.
+        value = pl.col(sources[0]).cast(pl.Float64)
+        return value, value.is_not_null() & ~value.is_finite().fill_null(False)
     text = _coalesced(sources)
     if decimal_comma:
         text = text.str.replace(r"^(-?\d+),(\d+)$", "$1.$2")
@@ -181,8 +171,8 @@ def _canonical_columns(
     available = [name for name in raw.columns if name != LINE_COLUMN]
     preset = plan.preset
     decimal_comma = source.delimiter not in ("", ",")
-    price, price_bad = _number(sources.get("price"), decimal_comma)
-    quantity_float, quantity_bad = _number(sources.get("quantity"), decimal_comma)
+    price, price_bad = _number(sources.get("price"), decimal_comma, raw.schema)
+    quantity_float, quantity_bad = _number(sources.get("quantity"), decimal_comma, raw.schema)
     quantity_bad = quantity_bad | (quantity_float != quantity_float.round()).fill_null(False)
     quantity = quantity_float.cast(pl.Int64, strict=False)
     if preset and preset.default_quantity is not None:

@@ -1,5 +1,8 @@
-"""One ingest, end to end: read and map every file, quarantine bad rows, hash ids, derive sessions, then
-commit under the ingest lock (quarantine file, event partitions + manifest, log line)."""
+"""One ingest, end to end, streaming: read and map each file batch by batch (quarantine, hashed ids), spill the
+rows to scratch Parquet by event date (rows needing a derived session by user bucket first), then dedupe and
+stage one date at a time and commit once, under the ingest lock held for the whole run (quarantine file, event
+partitions + manifest, log line). Memory is bounded by a batch and a date (or date slice), not the input.
+"""
 
 from __future__ import annotations
 
@@ -15,14 +18,17 @@ import polars as pl
 from engine.errors import InputError
 from engine.events import (
     DERIVED_SESSION,
+    EVENT_SCHEMA,
     INGEST_LOCK,
+    EventStager,
+    StagedEvents,
     conform,
     discard_events,
     new_ingest_id,
     publish_events,
-    stage_events_locked,
 )
 from engine.faults import fault_point
+from engine.ingest.days import DayRows
 from engine.ingest.history import (
     LAST_INGEST_KEY,
     clean_staged,
@@ -31,13 +37,14 @@ from engine.ingest.history import (
     recover_log,
     stage_ingest,
 )
-from engine.ingest.mapping import MappedFile, map_file
+from engine.ingest.mapping import map_frame
 from engine.ingest.options import IngestOptions, IngestPlan, resolve_plan
 from engine.ingest.privacy import hash_key
-from engine.ingest.quarantine import clean_orphans, combine, reason_counts, write_quarantine
-from engine.ingest.readers import SourceFile, display_path
-from engine.ingest.sessionize import assign_sessions, previous_sessions
-from engine.ingest.timeparse import suggest_time_format
+from engine.ingest.quarantine import clean_orphans, write_quarantine
+from engine.ingest.readers import display_path, open_source
+from engine.ingest.report import FileReport, merged_reasons, source_warnings
+from engine.ingest.sessionize import assign_sessions, previous_sessions, session_bucket
+from engine.ingest.spill import Spill, clean_spills
 from engine.locks import workspace_lock
 from engine.workspace import Workspace
 
@@ -68,85 +75,105 @@ class IngestResult:
         return asdict(self)
 
 
-def source_warnings(mapped: MappedFile, plan: IngestPlan) -> list[str]:
-    """What the reader had to guess about a file, one line each: encoding, duplicate columns, time layout."""
-    source = mapped.source
-    found = encoding_warnings(source)
-    for name, count in source.duplicate_columns.items():
-        found.append(
-            f"{source.shown}: the header names column {name!r} {count} times; the first one is read, the others "
-            "are ignored (rename them in the export to keep them)"
-        )
-    hint = _time_format_hint(mapped, plan)
-    if hint:
-        found.append(hint)
-    return found
+RowsProgress = Callable[[int, float], None]  # (rows read so far, rows read per second)
+
+# Rows needing a derived session are spilled into user buckets of about this many rows (from the input size,
+# estimated before reading): one bucket is sessionized at a time.
+BUCKET_ROWS = 1_000_000
+MAX_BUCKETS = 256
+BYTES_PER_ROW_ESTIMATE = 16  # low on purpose (a Parquet REES46 row is ~32 bytes): too many buckets is cheap
 
 
-def _time_format_hint(mapped: MappedFile, plan: IngestPlan) -> str | None:
-    """When event_time values did not parse, the layout they are in and the --time-format that reads them."""
-    quarantine = mapped.quarantine
-    columns = mapped.columns_used.get("event_time") or []
-    if plan.time_format or quarantine.is_empty() or "_reason" not in quarantine.columns or not columns:
-        return None
-    unparsed = quarantine.filter(pl.col("_reason") == "unparseable event_time")
-    if unparsed.is_empty() or columns[0] not in unparsed.columns:
-        return None
-    suggestion = suggest_time_format(unparsed[columns[0]])
-    example = unparsed[columns[0]].drop_nulls().head(1).to_list()
-    where = f"{mapped.source.shown}: {unparsed.height:,} row(s) quarantined with an event_time like {example[0]!r}"
-    if suggestion is None:
-        return f"{where} that is not ISO 8601 or epoch; pass --time-format with its strftime layout"
-    layout, ambiguous = suggestion
-    if ambiguous:
-        return (
-            f"{where}; they read as {layout!r} but also month-first or day-first: check, then re-run with "
-            f"--time-format '{layout}' (or the other order)"
-        )
-    return f"{where}; they read as {layout!r}: re-run with --time-format '{layout}' to store them"
+def _user_buckets(paths: list[Path]) -> int:
+    size = 0
+    for path in paths:
+        try:
+            size += path.stat().st_size
+        except OSError:
+            continue  # the reader names the problem
+    return max(1, min(MAX_BUCKETS, -(-size // BYTES_PER_ROW_ESTIMATE // BUCKET_ROWS)))
 
 
-def encoding_warnings(source: SourceFile) -> list[str]:
-    """What the reader had to guess or replace about a file's text encoding, one line each."""
-    found = []
-    if source.encoding_detected:
-        found.append(
-            f"{source.shown}: not UTF-8; read as {source.encoding} (Windows Latin-1); pass --encoding if it is "
-            "another one"
-        )
-    rows = source.replaced.get("rows", 0)
-    if rows:
-        found.append(
-            f"{source.shown}: {rows:,} row(s) held bytes that are not {source.encoding} text, stored as U+FFFD "
-            f"(first at line {source.replaced.get('first_line')}); pass --encoding (e.g. cp1252, latin-1) to "
-            "read them as written"
-        )
-    return found
+class _SessionRows:
+    """Rows needing a derived session: held in memory while few, else spilled by user bucket."""
+
+    def __init__(self, spill: Spill, buckets: int) -> None:
+        self.spill = spill
+        self.buckets = buckets
+        self.held: list[pl.DataFrame] = []
+        self.held_rows = 0
+        self.spilled = False
+
+    def add(self, frame: pl.DataFrame) -> None:
+        self.held.append(frame)
+        self.held_rows += frame.height
+        if self.spilled or self.held_rows > BUCKET_ROWS:
+            self._spill_held()
+
+    def _spill_held(self) -> None:
+        for frame in self.held:
+            self.spill.add_by("users", frame.with_columns(__bucket=session_bucket(self.buckets)), "__bucket")
+        self.held, self.held_rows, self.spilled = [], 0, True
+
+    def sessionize(self, ws: Workspace, gap_minutes: float, days: DayRows, progress: Progress) -> None:
+        """Derive the sessions, one bucket at a time (all at once when held), and hand the rows to days."""
+        if not self.spilled:
+            if self.held:
+                events = pl.concat(self.held, how="vertical")
+                self.held = []
+                progress(f"deriving sessions for {events.height:,} rows")
+                days.add(assign_sessions(events, gap_minutes, previous_sessions(ws, events, gap_minutes)))
+            return
+        for bucket in self.spill.keys("users"):
+            events = self.spill.scan("users", bucket).collect()
+            progress(f"deriving sessions for {events.height:,} rows (user bucket {bucket})")
+            days.spill_all(assign_sessions(events, gap_minutes, previous_sessions(ws, events, gap_minutes)))
+            self.spill.remove("users", bucket)
 
 
-def _file_report(mapped: MappedFile) -> dict[str, Any]:
-    source = mapped.source
-    return {
-        "path": source.shown,
-        "format": source.format,
-        "encoding": source.encoding,
-        "replaced_rows": source.replaced.get("rows", 0),
-        "compressed": source.compressed,
-        "delimiter": source.delimiter,
-        "has_header": source.has_header,
-        "rows_read": mapped.rows_read,
-        "rows_quarantined": mapped.quarantine.height,
-        "columns": {canonical: names for canonical, names in mapped.columns_used.items()},
-        "missing_dimensions": mapped.missing_dimensions,
-    }
-
-
-def _map_all(paths: list[Path], plan: IngestPlan, key: bytes | None, progress: Progress) -> list[MappedFile]:
-    mapped_files = []
+def _read_all(
+    paths: list[Path],
+    plan: IngestPlan,
+    key: bytes | None,
+    spill: Spill,
+    days: DayRows,
+    sessions: _SessionRows,
+    progress: Progress,
+    on_rows: RowsProgress,
+) -> list[FileReport]:
+    """Map every batch of every file: quarantined rows are spilled, events held by date (or for sessions)."""
+    dimensions = [name for name in plan.dimensions if name not in EVENT_SCHEMA]
+    header = plan.preset.header if plan.preset else ()
+    reports: list[FileReport] = []
+    rows_read = 0
+    started = time.perf_counter()
     for path in paths:
         progress(f"reading {display_path(path)}")
-        mapped_files.append(map_file(path, plan, key))
-    return mapped_files
+        source, batches = open_source(path, delimiter=plan.delimiter, header=header, encoding=plan.encoding)
+        report = FileReport(source)
+        reports.append(report)
+        for raw in batches:
+            mapped = map_frame(source, raw, plan, key)
+            del raw
+            report.add(mapped)
+            rows_read += mapped.rows_read
+            if mapped.quarantine.height:
+                spill.add("quarantine", "all", mapped.quarantine)
+            # Mark the rows whose session id is about to be derived: their dedupe identity is the source row.
+            events = (
+                conform(mapped.events, dimensions)
+                .with_columns(pl.col("session_id").is_null().alias(DERIVED_SESSION))
+                .collect()
+            )
+            del mapped
+            needs = events.get_column(DERIVED_SESSION)
+            if needs.any():
+                sessions.add(events if needs.all() else events.filter(needs))
+                events = events.filter(~needs)
+            days.settle(days.add(events) if events.height else set())
+            on_rows(rows_read, rows_read / max(time.perf_counter() - started, 1e-9))
+            fault_point("ingest.after_batch")
+    return reports
 
 
 def ingest_files(
@@ -155,8 +182,12 @@ def ingest_files(
     options: IngestOptions | None = None,
     *,
     progress: Progress | None = None,
+    on_rows: RowsProgress | None = None,
 ) -> IngestResult:
-    """Ingest event files into the workspace's store; all-or-nothing across files and partitions."""
+    """Ingest event files into the workspace's store; all-or-nothing across files and partitions.
+
+    progress gets a line per step; on_rows gets (rows read, rows/s) after every batch read.
+    """
     report = progress or (lambda _message: None)
     started_clock = time.perf_counter()
     started = datetime.now(UTC)
@@ -165,74 +196,92 @@ def ingest_files(
         raise InputError("no input files given; pass one or more event files, e.g. shopctl ingest events.csv")
     plan = resolve_plan(ws.settings.schema, options, now=started)
     key = hash_key(ws.settings.privacy)
-    mapped_files = _map_all(paths, plan, key, report)
-    dimensions = list(dict.fromkeys(name for mapped in mapped_files for name in mapped.events.columns))
-    events = pl.concat(
-        [conform(mapped.events, dimensions) for mapped in mapped_files], how="vertical"
-    ).collect()
-    for mapped in mapped_files:
-        mapped.events = mapped.events.clear()  # the per-file frames are in `events` now; free them
-    report(f"deriving sessions for {events.height:,} rows")
-    previous = previous_sessions(ws, events, plan.session_gap_minutes)
-    # Mark the rows whose session id is about to be derived: their dedupe identity is the source row.
-    events = events.with_columns(pl.col("session_id").is_null().alias(DERIVED_SESSION))
-    events = assign_sessions(events, plan.session_gap_minutes, previous)
-    quarantine = combine([mapped.quarantine for mapped in mapped_files])
-    rows_read = sum(mapped.rows_read for mapped in mapped_files)
+    dimensions = [name for name in plan.dimensions if name not in EVENT_SCHEMA]
     ingest_id = new_ingest_id()
-    warnings = [
-        f"{mapped.source.shown}: no column for dimension {', '.join(mapped.missing_dimensions)} (left empty)"
-        for mapped in mapped_files
-        if mapped.missing_dimensions
-    ] + [warning for mapped in mapped_files for warning in source_warnings(mapped, plan)]
-    report("committing")
+    # The lock is held for the whole run: the store the rows are deduped and sessionized against cannot
+    # change under them, and the scratch folder of a killed ingest can be removed safely by the next.
     with workspace_lock(ws, INGEST_LOCK, purpose=f"ingest {ingest_id}"):
         recover_log(ws)
         clean_orphans(ws, {str(record.get("id")) for record in read_ingests(ws)})
         clean_staged(ws)
-        # All-or-nothing: every write that needs disk space (parts, quarantine file, the log staged beside
-        # its final name) happens before the manifest commits; a failure removes what this ingest wrote.
-        staged = stage_events_locked(ws, events, ingest_id)
-        quarantine_path: Path | None = None
-        staged_log: Path | None = None
+        clean_spills(ws)
+        spill = Spill(ws, ingest_id)
         try:
-            quarantine_path = write_quarantine(ws, quarantine, ingest_id)
-            committed = staged.counts
-            finished = datetime.now(UTC)
-            result = IngestResult(
-                ingest_id=ingest_id,
-                rows_read=rows_read,
-                rows_stored=committed["rows_stored"],
-                rows_quarantined=quarantine.height,
-                rows_duplicate=committed["rows_duplicate"],
-                quarantine_file=str(quarantine_path) if quarantine_path else None,
-                quarantine_reasons=reason_counts(quarantine),
-                partitions=committed["partitions"],
-                files=[_file_report(mapped) for mapped in mapped_files],
-                preset=plan.preset_name,
-                started=started.isoformat(timespec="seconds"),
-                finished=finished.isoformat(timespec="seconds"),
-                seconds=round(time.perf_counter() - started_clock, 3),
-                orphans_removed=committed["orphans_removed"],
-                warnings=warnings,
-            )
-            record = _log_record(result)
-            staged_log = stage_ingest(ws, record)
-            if staged.manifest is not None:
-                # Write-ahead: the manifest (the commit point) carries its log line, so a crash before the log
-                # is renamed into place is repaired by the next ingest (recover_log) instead of losing the line
-                # and, with it, this ingest's quarantine file.
-                staged.manifest[LAST_INGEST_KEY] = record
-            publish_events(ws, staged)
-            fault_point("ingest.after_manifest")
-        except BaseException:
-            discard_events(staged)
-            for path in (quarantine_path, staged_log):
-                if path is not None:
-                    path.unlink(missing_ok=True)
-            raise
+            stager = EventStager(ws, ingest_id, dimensions)
+            days = DayRows(stager, spill, report)
+            sessions = _SessionRows(spill, _user_buckets(paths))
+            on_batch = on_rows or (lambda _rows, _rate: None)
+            # All-or-nothing: every write that needs disk space (parts, quarantine file, the log staged
+            # beside its final name) happens before the manifest commits; a failure removes what this
+            # ingest wrote.
+            try:
+                files = _read_all(paths, plan, key, spill, days, sessions, report, on_batch)
+                sessions.sessionize(ws, plan.session_gap_minutes, days, report)
+                days.stage_all()
+            except BaseException:
+                discard_events(stager.staged)
+                raise
+            report("committing")
+            staged = stager.finish()
+            quarantine_path: Path | None = None
+            staged_log: Path | None = None
+            try:
+                quarantine_path = write_quarantine(ws, spill.files("quarantine", "all"), ingest_id)
+                result = _result(ws, ingest_id, plan, files, staged, quarantine_path, started, started_clock)
+                record = _log_record(result)
+                staged_log = stage_ingest(ws, record)
+                if staged.manifest is not None:
+                    # Write-ahead: the manifest (the commit point) carries its log line, so a crash before the
+                    # log is renamed into place is repaired by the next ingest (recover_log) instead of losing
+                    # the line and, with it, this ingest's quarantine file.
+                    staged.manifest[LAST_INGEST_KEY] = record
+                publish_events(ws, staged)
+                fault_point("ingest.after_manifest")
+            except BaseException:
+                discard_events(staged)
+                for path in (quarantine_path, staged_log):
+                    if path is not None:
+                        path.unlink(missing_ok=True)
+                raise
+        finally:
+            spill.close()
         commit_ingest(ws, staged_log)
     return result
+
+
+def _result(
+    ws: Workspace,
+    ingest_id: str,
+    plan: IngestPlan,
+    files: list[FileReport],
+    staged: StagedEvents,
+    quarantine_path: Path | None,
+    started: datetime,
+    started_clock: float,
+) -> IngestResult:
+    committed = staged.counts
+    warnings = [
+        f"{file.source.shown}: no column for dimension {', '.join(file.missing_dimensions)} (left empty)"
+        for file in files
+        if file.missing_dimensions
+    ] + [warning for file in files for warning in source_warnings(file, plan)]
+    return IngestResult(
+        ingest_id=ingest_id,
+        rows_read=sum(file.rows_read for file in files),
+        rows_stored=committed["rows_stored"],
+        rows_quarantined=sum(file.rows_quarantined for file in files),
+        rows_duplicate=committed["rows_duplicate"],
+        quarantine_file=str(quarantine_path) if quarantine_path else None,
+        quarantine_reasons=merged_reasons(files),
+        partitions=committed["partitions"],
+        files=[file.to_dict() for file in files],
+        preset=plan.preset_name,
+        started=started.isoformat(timespec="seconds"),
+        finished=datetime.now(UTC).isoformat(timespec="seconds"),
+        seconds=round(time.perf_counter() - started_clock, 3),
+        orphans_removed=committed["orphans_removed"],
+        warnings=warnings,
+    )
 
 
 def _log_record(result: IngestResult) -> dict[str, Any]:

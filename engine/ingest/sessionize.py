@@ -39,6 +39,12 @@ def _session_key() -> pl.Expr:
     )
 
 
+def session_bucket(buckets: int) -> pl.Expr:
+    """Which of `buckets` groups a row's session key falls in: every row that can share a session with it
+    falls in the same one, so each group can be sessionized on its own."""
+    return (_session_key().hash(seed=0) % buckets).cast(pl.UInt32)
+
+
 def previous_sessions(ws: Workspace, events: pl.DataFrame, gap_minutes: float) -> pl.DataFrame:
     """Per user of the rows needing a session: the last stored event before their first new one, if it is
     within the gap (user_id, previous_time, previous_session). Reads only the partitions that can hold it."""

@@ -104,7 +104,29 @@ def _strptime_first(text: pl.Series, formats: Sequence[str]) -> pl.Series:
     return result
 
 
+# Whole-column layouts tried before the general ISO path (several regex passes, ~20x slower): when one reads
+# every present value, it gives exactly what the general path would. (layout, whether it is UTC)
+_FAST_ISO = (
+    ("%Y-%m-%d %H:%M:%S UTC", True),  # REES46
+    ("%Y-%m-%dT%H:%M:%SZ", True),
+    ("%Y-%m-%d %H:%M:%S", False),
+)
+
+
+def _parse_iso_fast(text: pl.Series, time_zone: str) -> pl.Series | None:
+    """text parsed with the one fast layout that reads all of it, else None."""
+    missing = text.null_count()
+    for layout, is_utc in _FAST_ISO:
+        parsed = text.str.strptime(pl.Datetime("us"), layout, strict=False)
+        if parsed.null_count() == missing:
+            return parsed.dt.replace_time_zone("UTC") if is_utc else _localize(parsed, time_zone)
+    return None
+
+
 def _parse_iso(text: pl.Series, time_zone: str, extra_formats: Sequence[str]) -> pl.Series:
+    fast = _parse_iso_fast(text, time_zone) if text.null_count() < text.len() else None
+    if fast is not None:
+        return fast
     normal = text.str.replace(r"(?i)\s*(UTC|GMT|Z)$", "+00:00").str.replace(r"^(\d{4}-\d{2}-\d{2})T", "$1 ")
     has_offset = normal.str.contains(_HAS_OFFSET).fill_null(False)
     base = normal.str.replace(r"\s*[+-]\d{2}:?\d{2}$", "").zip_with(has_offset, normal)
