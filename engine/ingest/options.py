@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
+from typing import Any
 
 from engine.config import EVENT_TYPES, SchemaConfig
 from engine.errors import InputError
@@ -94,7 +95,7 @@ def _encoding(value: str) -> str:
         ) from None
 
 
-def _configured(config: SchemaConfig, key: str) -> object | None:
+def _configured(config: SchemaConfig, key: str) -> Any:
     """A [schema] value when it differs from the default (a default must not override a preset)."""
     value = getattr(config, key)
     return None if value == getattr(_SCHEMA_DEFAULTS, key) else value

@@ -20,6 +20,7 @@ from collections import Counter
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import polars as pl
 
@@ -350,7 +351,10 @@ def open_source(
 
         return SourceFile(path, kind, compressed), _batches(path, kind, read_parquet, "")
     chosen = encoding or ("utf-8" if _utf8_head(head) else "cp1252")
-    source_args = {"encoding": chosen, "encoding_detected": not encoding and chosen != "utf-8"}
+    source_args: dict[str, Any] = {
+        "encoding": chosen,
+        "encoding_detected": not encoding and chosen != "utf-8",
+    }
 
     def text_path() -> tuple[str, Callable[[], None]]:
         """A UTF-8 path polars can read (the file itself, or a transcoded copy) and how to clean up after."""

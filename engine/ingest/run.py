@@ -191,8 +191,10 @@ def ingest_files(
     report = progress or (lambda _message: None)
     started_clock = time.perf_counter()
     started = datetime.now(UTC)
-    paths = [Path(paths)] if isinstance(paths, str | Path) else [Path(path) for path in paths]
-    if not paths:
+    files_given: list[Path] = (
+        [Path(paths)] if isinstance(paths, str | Path) else [Path(path) for path in paths]
+    )
+    if not files_given:
         raise InputError("no input files given; pass one or more event files, e.g. shopctl ingest events.csv")
     plan = resolve_plan(ws.settings.schema, options, now=started)
     key = hash_key(ws.settings.privacy)
@@ -209,13 +211,13 @@ def ingest_files(
         try:
             stager = EventStager(ws, ingest_id, dimensions)
             days = DayRows(stager, spill, report)
-            sessions = _SessionRows(spill, _user_buckets(paths))
+            sessions = _SessionRows(spill, _user_buckets(files_given))
             on_batch = on_rows or (lambda _rows, _rate: None)
             # All-or-nothing: every write that needs disk space (parts, quarantine file, the log staged
             # beside its final name) happens before the manifest commits; a failure removes what this
             # ingest wrote.
             try:
-                files = _read_all(paths, plan, key, spill, days, sessions, report, on_batch)
+                files = _read_all(files_given, plan, key, spill, days, sessions, report, on_batch)
                 sessions.sessionize(ws, plan.session_gap_minutes, days, report)
                 days.stage_all()
             except BaseException:

@@ -11,7 +11,8 @@ session, any other anonymous row is a session of its own.
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import datetime, timedelta
+from typing import cast
 
 import polars as pl
 
@@ -63,8 +64,10 @@ def previous_sessions(ws: Workspace, events: pl.DataFrame, gap_minutes: float) -
     if firsts.height == 0:
         return empty
     gap = timedelta(minutes=gap_minutes)
-    low, high = firsts["first_time"].min() - gap, firsts["first_time"].max()
-    dates = pl.date_range(low.date(), high.date(), "1d", eager=True).dt.strftime("%Y-%m-%d").to_list()
+    low = cast(datetime, firsts["first_time"].min()) - gap
+    high = cast(datetime, firsts["first_time"].max())
+    days = pl.date_range(low.date(), high.date(), "1d", eager=True)
+    dates = days.dt.strftime("%Y-%m-%d").to_list()
     files = committed_files(ws, dates)
     if not files:
         return empty

@@ -81,7 +81,7 @@ def detect_format(text: pl.Series) -> str:
     eight_digits = (numbers.str.len_chars() == 8) & values.is_between(19000101, 21001231)
     if eight_digits.sum() * 2 > numbers.len():
         return "yyyymmdd"
-    magnitude = values.abs().median() or 0.0
+    magnitude = float(values.abs().median() or 0.0)  # type: ignore[arg-type]  # a Float64 median
     if magnitude >= 1e14:
         return "epoch_us"
     if magnitude >= 1e11:
@@ -97,7 +97,7 @@ def _strptime_first(text: pl.Series, formats: Sequence[str]) -> pl.Series:
         if not pending.any():
             break
         parsed = text.str.strptime(pl.Datetime("us"), fmt, strict=False)
-        if parsed.dtype.time_zone is not None:  # type: ignore[union-attr]
+        if getattr(parsed.dtype, "time_zone", None) is not None:
             parsed = parsed.dt.convert_time_zone("UTC").dt.replace_time_zone(None)
         result = result.zip_with(result.is_not_null(), parsed)
         pending = text.is_not_null() & result.is_null()
@@ -183,7 +183,7 @@ def parse_times(
             parsed = text.str.strptime(pl.Datetime("us"), fmt, strict=False)
         except pl.exceptions.PolarsError as error:
             raise InputError(f"time format {fmt!r} is not a valid strftime pattern: {error}") from None
-        tz = parsed.dtype.time_zone  # type: ignore[union-attr]
+        tz = getattr(parsed.dtype, "time_zone", None)
         parsed = parsed.dt.convert_time_zone("UTC") if tz else _localize(parsed, time_zone)
     return parsed.cast(UTC_DTYPE).alias(values.name)
 
