@@ -342,9 +342,7 @@ def _model_checks(
         ]
     else:
         # The model scores the frame on a worker while the feature and joint drift are computed here: both
-        # spend most of their time in onnxruntime, polars or scikit-learn, which release the GIL. scikit-learn
-        # (a second of imports, for the domain classifier) loads meanwhile on a third thread.
-        import_in_background("sklearn.ensemble", "sklearn.model_selection")
+        # spend most of their time in onnxruntime, polars or scikit-learn, which release the GIL.
         with ThreadPoolExecutor(max_workers=1, thread_name_prefix="shopctl-score") as pool:
             scoring = pool.submit(_scores, ws, name, frame)
             report = drift_report(profile, frame, ws.settings.monitor)
@@ -539,6 +537,12 @@ def run_monitor(
     return _record(ws, store, checked, now)
 
 
+def _load_scikit_learn_meanwhile() -> None:
+    """Start importing scikit-learn (a second of imports, for the domain classifier) on a worker thread, so it
+    loads while the batch is read and checked: the reads and checks release the GIL most of the time."""
+    import_in_background("sklearn.ensemble", "sklearn.model_selection")
+
+
 def _check_file(
     ws: Workspace,
     path: Path,
@@ -558,6 +562,7 @@ def _check_file(
             f"(registered champions: {', '.join(names) or 'none'})"
         )
     name = names[0]
+    _load_scikit_learn_meanwhile()
     frame = _read_batch(path)
     version = Registry(ws).get(name)
     spec = TableSpec.from_dict(version.metadata.get("spec") or {})
@@ -592,6 +597,9 @@ def _check_events(
     from engine.events import scan_events
 
     monitor = ws.settings.monitor
+    names = [model] if model else _champions(ws)
+    if names:
+        _load_scikit_learn_meanwhile()
     events = scan_events(ws)
     newest = events.select(pl.col("event_time").max()).collect().item()
     current = resolve_window(length, at_end, newest)
@@ -622,7 +630,6 @@ def _check_events(
     sessions = kpis.session_frame(scoped, [current, *baselines], segments, monitor.funnel, history)
     counts = kpis.segment_counts(sessions, segments, monitor.funnel)
     checked.rows += kpis.kpi_metrics(counts, monitor, len(baselines), flagged_baselines(store, baselines))
-    names = [model] if model else _champions(ws)
     if not names:
         return checked
     table = _session_table(ws, events, current)
