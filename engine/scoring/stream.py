@@ -21,10 +21,10 @@ import numpy as np
 import polars as pl
 
 from engine.errors import InputError
+from engine.frame_writer import sink_frames
 from engine.prefetch import read_ahead
 from engine.scoring import FORMATS
 from engine.scoring.model import ScoringModel, load_model
-from engine.sink import sink_frames
 from engine.workspace import Workspace
 
 SUFFIXES = {".parquet": "parquet", ".pq": "parquet", ".csv": "csv", ".jsonl": "jsonl", ".ndjson": "jsonl"}
