@@ -4,15 +4,13 @@ step of the run leaves the last committed state, and the next run cleans up and 
 
 from __future__ import annotations
 
-import os
 import signal
-import subprocess
-import sys
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import polars as pl
 import pytest
+from test_crash_pairs import shopctl
 
 import engine.events
 import engine.ingest.days
@@ -108,18 +106,6 @@ def test_many_small_batches_store_what_one_batch_stores(tmp_path: Path, tiny_bat
     assert _spilled(streamed) == []
 
 
-def _shopctl(*args: str, fault: str = "") -> subprocess.CompletedProcess[str]:
-    env = {**os.environ, "SHOPCTL_FAULT": fault}
-    env.pop("SHOPCTL_WORKSPACE", None)
-    return subprocess.run(
-        [sys.executable, "-m", "console.cli.main", *args],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        env=env,
-    )
-
-
 @pytest.mark.parametrize("point", ["ingest.after_batch", "ingest.after_day"])
 def test_a_kill_mid_ingest_keeps_the_last_good_state_and_the_rerun_stores_the_file(
     tmp_path: Path, point: str
@@ -127,17 +113,17 @@ def test_a_kill_mid_ingest_keeps_the_last_good_state_and_the_rerun_stores_the_fi
     ws, _ = init_workspace(tmp_path / "shop")
     first = _write(tmp_path / "a.csv", 300)
     second = _write(tmp_path / "b.csv", 400, offset=200)
-    assert _shopctl("ingest", str(first), "-w", str(ws.root)).returncode == 0
+    assert shopctl("ingest", str(first), "-w", str(ws.root)).returncode == 0
     workspace = open_workspace(ws.root)
     before, before_log = _stored(workspace), read_ingests(workspace)
 
-    crashed = _shopctl("ingest", str(second), "-w", str(ws.root), fault=point)
+    crashed = shopctl("ingest", str(second), "-w", str(ws.root), fault=point)
     assert crashed.returncode == -signal.SIGKILL, crashed.stderr
     assert _stored(workspace).equals(before)  # nothing of the killed ingest is visible
     assert read_ingests(workspace) == before_log
     assert _spilled(ws)  # it did die mid-run, with rows spilled
 
-    rerun = _shopctl("ingest", str(second), "-w", str(ws.root), "--json")
+    rerun = shopctl("ingest", str(second), "-w", str(ws.root), "--json")
     assert rerun.returncode == 0, rerun.stderr
     assert _spilled(ws) == []  # the killed run's scratch is gone
     on_disk = {path for path in ws.events_dir.glob("date=*/*.parquet")}

@@ -54,6 +54,11 @@ def _row(metric: str, scope: str, value: float | None, status: str, **extra: Any
     }
 
 
+def _limit_row(metric: str, scope: str, value: float, limit: float, **extra: Any) -> dict[str, Any]:
+    """A row that warns when its value exceeds a fixed limit (stored as the row's threshold)."""
+    return _row(metric, scope, value, "warning" if value > limit else "ok", threshold=limit, **extra)
+
+
 def _null_rate_status(value: float, baseline: float | None) -> str:
     if baseline is None:
         return "ok"
@@ -183,23 +188,21 @@ def _content_rows(
     ):
         rate = count / n_events
         rows.append(
-            _row(
+            _limit_row(
                 "out_of_range_rate",
                 scope,
                 rate,
-                "warning" if rate > OUT_OF_RANGE_LIMIT else "ok",
-                threshold=OUT_OF_RANGE_LIMIT,
+                OUT_OF_RANGE_LIMIT,
                 rows=count,
             )
         )
     duplicate_rate = 1 - checks["distinct"] / n_events
     rows.append(
-        _row(
+        _limit_row(
             "duplicate_rate",
             "overall",
             duplicate_rate,
-            "warning" if duplicate_rate > DUPLICATE_LIMIT else "ok",
-            threshold=DUPLICATE_LIMIT,
+            DUPLICATE_LIMIT,
         )
     )
     return rows
@@ -221,12 +224,11 @@ def _unseen_category_rows(scoped: pl.LazyFrame, dims: list[str], n_events: int) 
         )
         rate = unseen[0] / n_events
         rows.append(
-            _row(
+            _limit_row(
                 "unseen_category_rate",
                 f"feature:{name}",
                 rate,
-                "warning" if rate > UNSEEN_LIMIT else "ok",
-                threshold=UNSEEN_LIMIT,
+                UNSEEN_LIMIT,
                 examples=list(unseen[1] or []),
             )
         )
@@ -247,12 +249,11 @@ def _freshness_row(
     if newest is None:
         return _row("freshness_hours", "overall", None, "skipped", reason="no events before the window end")
     lag = max((min(now, window.end) - newest).total_seconds() / 3600, 0.0)
-    return _row(
+    return _limit_row(
         "freshness_hours",
         "overall",
         lag,
-        "warning" if lag > FRESHNESS_LIMIT_HOURS else "ok",
-        threshold=FRESHNESS_LIMIT_HOURS,
+        FRESHNESS_LIMIT_HOURS,
         newest_event=newest.isoformat(),
     )
 
@@ -276,12 +277,11 @@ def quarantine_rows(ingests_path: Path) -> list[dict[str, Any]]:
     quarantined = sum(int(r.get("rows_quarantined") or 0) for r in recent)
     rate = quarantined / read if read else 0.0
     return [
-        _row(
+        _limit_row(
             "quarantine_rate",
             "overall",
             rate,
-            "warning" if rate > QUARANTINE_LIMIT else "ok",
-            threshold=QUARANTINE_LIMIT,
+            QUARANTINE_LIMIT,
             ingests=[r.get("id") or r.get("ingest_id") for r in recent],
             rows_read=read,
             rows_quarantined=quarantined,
@@ -325,12 +325,11 @@ def table_quality(
             column = frame[name].cast(pl.Float64, strict=False)
             count = int(((column < low - margin) | (column > high + margin)).sum() or 0)
             rows.append(
-                _row(
+                _limit_row(
                     "out_of_range_rate",
                     f"feature:{name}",
                     count / total,
-                    "warning" if count / total > OUT_OF_RANGE_LIMIT else "ok",
-                    threshold=OUT_OF_RANGE_LIMIT,
+                    OUT_OF_RANGE_LIMIT,
                     rows=count,
                     reference_min=low,
                     reference_max=high,
@@ -343,12 +342,11 @@ def table_quality(
             unseen_mask = column.is_not_null() & ~column.is_in(list(known))
             count = int(unseen_mask.sum())
             rows.append(
-                _row(
+                _limit_row(
                     "unseen_category_rate",
                     f"feature:{name}",
                     count / total,
-                    "warning" if count / total > UNSEEN_LIMIT else "ok",
-                    threshold=UNSEEN_LIMIT,
+                    UNSEEN_LIMIT,
                     examples=column.filter(unseen_mask).unique().head(5).to_list(),
                 )
             )
@@ -356,12 +354,11 @@ def table_quality(
     if keys:  # identical feature rows are normal; a repeated id is not
         duplicate_rate = 1 - frame.select(keys).n_unique() / total
         rows.append(
-            _row(
+            _limit_row(
                 "duplicate_rate",
                 "overall",
                 duplicate_rate,
-                "warning" if duplicate_rate > DUPLICATE_LIMIT else "ok",
-                threshold=DUPLICATE_LIMIT,
+                DUPLICATE_LIMIT,
                 key=keys,
             )
         )
