@@ -7,7 +7,7 @@ store's dict rows.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
@@ -53,3 +53,95 @@ class MonitorRun:
             "retention": self.retention,
             "deliveries": self.deliveries,
         }
+
+
+@dataclass(frozen=True)
+class ModelEvaluation:
+    """A registered model judged on the retrain holdout: its version and metrics (empty when not computable)."""
+
+    version: int
+    metrics: dict[str, float]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"version": self.version, "metrics": self.metrics}
+
+
+@dataclass(frozen=True)
+class ChallengerEvaluation:
+    """A freshly trained challenger judged on the same holdout; `version` is set once it is registered."""
+
+    model: str  # the winning candidate (logistic, hgb, mlp, stack)
+    metrics: dict[str, float]
+    parity_max_abs_diff: float
+    parity_ok: bool
+    version: int | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "version": self.version,
+            "model": self.model,
+            "metrics": self.metrics,
+            "parity_max_abs_diff": self.parity_max_abs_diff,
+            "parity_ok": self.parity_ok,
+        }
+
+
+@dataclass(frozen=True)
+class RetrainDecision:
+    """One retrain of one model (`shopctl retrain`, the daemon's policy): the verdict, why, and what was judged.
+
+    `decision` is "promote" or "keep" when a comparison ran, "skipped" when the policy did not let it run
+    (then only `name` and `reasons` say anything). `windows` holds the train and holdout windows
+    ({rows, start, end} each); `trigger` the alert ids when open alerts started it.
+    """
+
+    name: str
+    decision: str
+    reasons: list[str]
+    dry_run: bool = False
+    forced: bool = False
+    promoted: bool = False
+    metric: str | None = None
+    margin: float | None = None
+    windows: dict[str, dict[str, Any]] = field(default_factory=dict)
+    champion: ModelEvaluation | None = None
+    challenger: ChallengerEvaluation | None = None
+    improvement: float | None = None
+    quality_problems: list[str] = field(default_factory=list)
+    trigger: dict[str, Any] | None = None
+
+    @classmethod
+    def skipped(cls, name: str, reason: str) -> RetrainDecision:
+        return cls(name=name, decision="skipped", reasons=[reason])
+
+    def summary(self) -> dict[str, Any]:
+        """What a job run keeps: the verdict, why, and the versions involved."""
+        return {
+            "name": self.name,
+            "decision": self.decision,
+            "promoted": self.promoted,
+            "forced": self.forced,
+            "reasons": self.reasons,
+            "champion": self.champion.version if self.champion else None,
+            "challenger": self.challenger.version if self.challenger else None,
+        }
+
+    def to_dict(self) -> dict[str, Any]:
+        payload: dict[str, Any] = {
+            "name": self.name,
+            "decision": self.decision,
+            "dry_run": self.dry_run,
+            "forced": self.forced,
+            "promoted": self.promoted,
+            "metric": self.metric,
+            "margin": self.margin,
+            "windows": self.windows,
+            "champion": self.champion.to_dict() if self.champion else None,
+            "challenger": self.challenger.to_dict() if self.challenger else None,
+            "improvement": self.improvement,
+            "quality_problems": self.quality_problems,
+            "reasons": self.reasons,
+        }
+        if self.trigger is not None:
+            payload["trigger"] = self.trigger
+        return payload

@@ -11,7 +11,7 @@ history and raised as an info alert; a dry run computes the same decision and wr
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Any, cast
 
@@ -20,6 +20,7 @@ import polars as pl
 
 from engine.errors import ConfigError, InputError
 from engine.locks import workspace_lock
+from engine.records import ChallengerEvaluation, ModelEvaluation, RetrainDecision
 from engine.spec import TableSpec
 from engine.store import open_store
 from engine.store.jobs import iso, kv_set, parse_iso, utc_now
@@ -130,7 +131,7 @@ def unsupported_reason(name: str, metadata: dict[str, Any]) -> str | None:
 
 def retrain(
     ws: Workspace, name: str, *, dry_run: bool = False, force: bool = False, who: str = "cli"
-) -> dict:
+) -> RetrainDecision:
     """Train a challenger for name, compare it with the champion on the newest held-out days, decide and record."""
     from engine.registry import Registry
 
@@ -149,8 +150,7 @@ def retrain(
             "(use roc_auc, pr_auc, log_loss, brier, f1, ...)"
         )
     with workspace_lock(ws, f"retrain-{name}", purpose=f"retrain {name}"):
-        result = _decide(ws, registry, name, champion, spec, dry_run=dry_run, force=force, who=who)
-    return result
+        return _decide(ws, registry, name, champion, spec, dry_run=dry_run, force=force, who=who)
 
 
 def _decide(
@@ -163,7 +163,7 @@ def _decide(
     dry_run: bool,
     force: bool,
     who: str,
-) -> dict[str, Any]:
+) -> RetrainDecision:
     from engine.scoring import load_model
 
     policy = ws.settings.retrain
@@ -189,31 +189,28 @@ def _decide(
         else {}
     )
     problems, trainable = _quality_problems(train_frame, holdout, spec, champion.profile)
-    result: dict[str, Any] = {
-        "name": name,
-        "dry_run": dry_run,
-        "forced": False,
-        "promoted": False,
-        "metric": policy.metric,
-        "margin": policy.margin,
-        "windows": {
+    judged = RetrainDecision(
+        name=name,
+        decision="keep",
+        reasons=[],
+        dry_run=dry_run,
+        metric=policy.metric,
+        margin=policy.margin,
+        windows={
             "train": _window_info(train_frame, time_column),
             "holdout": _window_info(holdout, time_column),
         },
-        "champion": {"version": champion.version, "metrics": champion_metrics},
-        "challenger": None,
-        "quality_problems": problems,
-        "reasons": [],
-    }
-    reasons: list[str] = result["reasons"]
+        champion=ModelEvaluation(champion.version, champion_metrics),
+        quality_problems=problems,
+    )
+    reasons = judged.reasons
     trained_until = parse_iso(str((champion.metadata.get("training_window") or {}).get("end") or "") or None)
     if trained_until is not None and trained_until >= windows["holdout_start"]:
         # The champion saw some holdout rows in training, so the comparison leans its way: a conservative test.
         reasons.append("note: the champion was trained on part of the holdout, which favours it")
     if not trainable:
         reasons.append("no challenger: " + "; ".join(problems))
-        result["decision"] = "keep"
-        return _record(ws, registry, result, None, who=who)
+        return _record(ws, registry, judged, None, who=who)
 
     challenger = _train_challenger(ws, train_frame, spec)
     challenger_scores = challenger.predictor.predict(holdout)
@@ -224,14 +221,6 @@ def _decide(
     improvement = _improvement(challenger_value, champion_value, metric)
     parity_ok = challenger.exported.parity <= ws.settings.training.parity_tolerance
     better = improvement is not None and improvement > 0 and improvement >= policy.margin
-    result["challenger"] = {
-        "version": None,
-        "model": challenger.trained.chosen,
-        "metrics": challenger_metrics,
-        "parity_max_abs_diff": challenger.exported.parity,
-        "parity_ok": parity_ok,
-    }
-    result["improvement"] = None if improvement in (None, float("inf")) else improvement
     shown = f"{challenger_value:.4f}" if challenger_value is not None else "n/a"
     versus = f"{champion_value:.4f}" if champion_value is not None else "n/a"
     reasons.append(f"challenger {metric} {shown} vs champion v{champion.version} {versus} on the holdout")
@@ -245,11 +234,22 @@ def _decide(
     if problems:
         reasons.append("challenger data fails quality checks: " + "; ".join(problems))
     promote = parity_ok and (force or (better and not problems))
-    result["forced"] = bool(force and promote and (not better or problems))
+    forced = bool(force and promote and (not better or problems))
     if promote:
-        reasons.append("forced by --force" if result["forced"] else "challenger promoted")
-    result["decision"] = "promote" if promote else "keep"
-    return _record(ws, registry, result, challenger if promote else None, who=who)
+        reasons.append("forced by --force" if forced else "challenger promoted")
+    judged = replace(
+        judged,
+        decision="promote" if promote else "keep",
+        forced=forced,
+        challenger=ChallengerEvaluation(
+            model=challenger.trained.chosen,
+            metrics=challenger_metrics,
+            parity_max_abs_diff=challenger.exported.parity,
+            parity_ok=parity_ok,
+        ),
+        improvement=None if improvement in (None, float("inf")) else improvement,
+    )
+    return _record(ws, registry, judged, challenger if promote else None, who=who)
 
 
 @dataclass(frozen=True)
@@ -278,38 +278,38 @@ def _train_challenger(ws: Workspace, train_frame: pl.DataFrame, spec: TableSpec)
     return Challenger(trained, exported, predictor, profile)
 
 
-def _summary(result: dict[str, Any]) -> str:
-    verdict = "promoted" if result["decision"] == "promote" else "kept the champion"
-    return f"retrain {result['name']}: {verdict}; " + "; ".join(result["reasons"])
+def _summary(judged: RetrainDecision) -> str:
+    verdict = "promoted" if judged.decision == "promote" else "kept the champion"
+    return f"retrain {judged.name}: {verdict}; " + "; ".join(judged.reasons)
 
 
 def _record(
-    ws: Workspace, registry: Any, result: dict[str, Any], challenger: Challenger | None, *, who: str
-) -> dict[str, Any]:
+    ws: Workspace, registry: Any, judged: RetrainDecision, challenger: Challenger | None, *, who: str
+) -> RetrainDecision:
     """Write the decision (unless a dry run): register and promote, or record why the champion stays."""
-    name = result["name"]
-    if result["dry_run"]:
-        return result
-    why = _summary(result)
-    if challenger is not None:
+    name = judged.name
+    if judged.dry_run:
+        return judged
+    why = _summary(judged)
+    metric = judged.metric or ""
+    if challenger is not None and judged.challenger is not None:
         version = registry.register(
             name,
             _with_properties(challenger),
-            _metadata(ws, name, challenger, result, who),
+            _metadata(ws, name, challenger, judged, who),
             challenger.profile,
             promote=False,
             who=who,
             why=why,
         )
-        result["challenger"]["version"] = version
-        registry.promote(name, version, who=who, why=why, forced=result["forced"])
-        result["promoted"] = True
+        registry.promote(name, version, who=who, why=why, forced=judged.forced)
+        judged = replace(judged, challenger=replace(judged.challenger, version=version), promoted=True)
     else:
         details = {
-            "metric": result["metric"],
-            "champion_metric": _metric_value(result["champion"]["metrics"], result["metric"]),
+            "metric": metric,
+            "champion_metric": _metric_value(judged.champion.metrics if judged.champion else {}, metric),
             "challenger_metric": _metric_value(
-                (result["challenger"] or {}).get("metrics", {}), result["metric"]
+                judged.challenger.metrics if judged.challenger else {}, metric
             ),
         }
         registry.record(name, "retrain-kept", who=who, why=why, **details)
@@ -317,10 +317,10 @@ def _record(
     kv_set(
         open_store(ws),
         last_retrain_key(name),
-        {"at": iso(utc_now()), "decision": result["decision"], "who": who},
+        {"at": iso(utc_now()), "decision": judged.decision, "who": who},
     )
     log.info("%s", why)
-    return result
+    return judged
 
 
 def _with_properties(challenger: Challenger) -> bytes:
@@ -334,10 +334,11 @@ def _with_properties(challenger: Challenger) -> bytes:
     )
 
 
-def _metadata(ws: Workspace, name: str, challenger: Challenger, result: dict[str, Any], who: str) -> dict:
+def _metadata(ws: Workspace, name: str, challenger: Challenger, judged: RetrainDecision, who: str) -> dict:
     from engine.train_run import version_metadata
 
     trained = challenger.trained
+    challenger_metrics = judged.challenger.metrics if judged.challenger else {}
     return version_metadata(
         name,
         trained,
@@ -347,9 +348,9 @@ def _metadata(ws: Workspace, name: str, challenger: Challenger, result: dict[str
         source={"task": "conversion", "table": "events", "retrain": True},
         who=who,
         fractions=ws.settings.training.split,
-        metrics={**trained.metrics, "holdout": result["challenger"]["metrics"]},
-        training_window={"column": trained.spec.time_column, **result["windows"]["train"]},
-        holdout_window=result["windows"]["holdout"],
+        metrics={**trained.metrics, "holdout": challenger_metrics},
+        training_window={"column": trained.spec.time_column, **judged.windows["train"]},
+        holdout_window=judged.windows["holdout"],
     )
 
 

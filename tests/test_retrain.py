@@ -113,18 +113,18 @@ def test_better_challenger_is_promoted_after_the_traffic_shift(ws: Workspace) ->
     from engine.scoring import load_model
 
     result = retrain(ws, "conversion", who="test")
-    assert result["decision"] == "promote" and result["promoted"] and not result["forced"]
-    champion_auc = result["champion"]["metrics"]["roc_auc"]
-    challenger_auc = result["challenger"]["metrics"]["roc_auc"]
-    assert challenger_auc - champion_auc >= 0.01 and result["improvement"] == pytest.approx(
+    assert result.decision == "promote" and result.promoted and not result.forced
+    champion_auc = result.champion.metrics["roc_auc"]
+    challenger_auc = result.challenger.metrics["roc_auc"]
+    assert challenger_auc - champion_auc >= 0.01 and result.improvement == pytest.approx(
         challenger_auc - champion_auc
     )
-    assert result["challenger"]["parity_ok"] and result["quality_problems"] == []
+    assert result.challenger.parity_ok and result.quality_problems == []
     # Both were judged on the same newest seven days, which the challenger did not train on.
-    windows = result["windows"]
+    windows = result.windows
     assert windows["train"]["end"] < windows["holdout"]["start"] and windows["holdout"]["rows"] > 1000
     registry = Registry(ws)
-    assert registry.champion("conversion") == result["challenger"]["version"] == 2
+    assert registry.champion("conversion") == result.challenger.version == 2
     retrained, trained = registry.get("conversion", 2).metadata, registry.get("conversion", 1).metadata
     assert retrained["metrics"]["holdout"]["roc_auc"] == challenger_auc
     # The same metadata contract as `shopctl train` (one builder): fingerprint, split fractions, dropped columns.
@@ -151,9 +151,9 @@ def test_challenger_that_is_not_better_is_refused_and_the_reason_recorded(ws: Wo
 
     retrain(ws, "conversion", who="test")  # v2 is now trained on exactly the newest window
     again = retrain(ws, "conversion", who="test")  # the same data and seed: an identical challenger
-    assert again["decision"] == "keep" and not again["promoted"]
-    assert again["improvement"] == pytest.approx(0.0, abs=1e-12)
-    assert any("not better by the margin" in reason for reason in again["reasons"])
+    assert again.decision == "keep" and not again.promoted
+    assert again.improvement == pytest.approx(0.0, abs=1e-12)
+    assert any("not better by the margin" in reason for reason in again.reasons)
     registry = Registry(ws)
     assert registry.champion("conversion") == 2 and registry.versions("conversion") == [1, 2]
     last = registry.history("conversion")[-1]
@@ -182,10 +182,10 @@ def test_force_promotes_regardless_and_is_recorded(ws: Workspace) -> None:
 
     ws = _set_margin(ws, 0.5)
     kept = retrain(ws, "conversion", dry_run=True)
-    assert kept["decision"] == "keep"
+    assert kept.decision == "keep"
     forced = retrain(ws, "conversion", force=True, who="test")
-    assert forced["decision"] == "promote" and forced["forced"] and forced["promoted"]
-    assert "forced by --force" in forced["reasons"]
+    assert forced.decision == "promote" and forced.forced and forced.promoted
+    assert "forced by --force" in forced.reasons
     last = Registry(ws).history("conversion")[-1]
     assert last["action"] == "promote" and last.get("forced") is True
 
@@ -202,10 +202,10 @@ def test_policy_min_interval_and_alert_trigger(ws: Workspace) -> None:
         "'drift', 2, '2026-02-01T00:00:00+00:00', '2026-02-01T00:00:00+00:00', '{\"row\": {\"check_name\": \"drift\"}}')"
     )
     by_alert = retrain_on_alerts(ws, "conversion", who="daemon:test")
-    assert by_alert is not None and by_alert["decision"] == "promote" and by_alert["trigger"]["alerts"]
+    assert by_alert is not None and by_alert.decision == "promote" and by_alert.trigger["alerts"]
     # At most once per min_interval_hours, whether asked by alert or by schedule.
     assert retrain_on_alerts(ws, "conversion") is None
-    assert retrain_on_schedule(ws, "conversion")["decision"] == "skipped"
+    assert retrain_on_schedule(ws, "conversion").decision == "skipped"
     run = run_job_now(ws, "retrain")
     assert run["status"] == "ok" and run["produced"]["decisions"][0]["decision"] == "skipped"
 
@@ -271,6 +271,6 @@ def test_a_challenger_over_the_parity_tolerance_is_never_promoted(ws: Workspace,
         train_run, "export_onnx", lambda trained: dataclasses.replace(export(trained), parity=0.5)
     )
     result = retrain(ws, "conversion", dry_run=True, force=True)
-    assert result["decision"] == "keep" and not result["challenger"]["parity_ok"]
-    assert result["challenger"]["parity_max_abs_diff"] == 0.5
-    assert any("ONNX parity 0.5 exceeds parity_tolerance" in reason for reason in result["reasons"])
+    assert result.decision == "keep" and not result.challenger.parity_ok
+    assert result.challenger.parity_max_abs_diff == 0.5
+    assert any("ONNX parity 0.5 exceeds parity_tolerance" in reason for reason in result.reasons)

@@ -173,7 +173,9 @@ def retrain(
     from engine.clock import operator
     from engine.retrain import retrain as run_retrain
 
-    result = run_retrain(workspace_from(workspace), name, dry_run=dry_run, force=force, who=operator("cli"))
+    result = run_retrain(
+        workspace_from(workspace), name, dry_run=dry_run, force=force, who=operator("cli")
+    ).to_dict()
 
     def human() -> None:
         metric = result.get("metric", "")

@@ -59,7 +59,7 @@ def monitor_task(context: JobContext) -> dict[str, Any]:
             raise JobInterrupted("daemon stopping: the retrain policy is checked on the next run", produced)
         decision = retrain_on_alerts(workspace, name, who=f"daemon:{context.job_id}")
         if decision is not None:
-            retrains.append(_decision_summary(decision))
+            retrains.append(decision.summary())
     if retrains:
         produced["retrains"] = retrains
     return produced
@@ -148,23 +148,10 @@ def retrain_task(context: JobContext) -> dict[str, Any]:
         except Exception as error:  # noqa: BLE001 - one model's failure must not lose the others' decisions
             failures.append(f"{name}: {' '.join(str(error).split())}")
             continue
-        decisions.append(_decision_summary(decision))
+        decisions.append(decision.summary())
     if failures:
         raise JobError(f"retrain failed for {'; '.join(failures)}", {"decisions": decisions})
     return {"decisions": decisions}
-
-
-def _decision_summary(decision: dict[str, Any]) -> dict[str, Any]:
-    """What a job run keeps of a retrain decision: the verdict, why, and the versions involved."""
-    return {
-        "name": decision.get("name"),
-        "decision": decision.get("decision"),
-        "promoted": decision.get("promoted", False),
-        "forced": decision.get("forced", False),
-        "reasons": decision.get("reasons", []),
-        "champion": (decision.get("champion") or {}).get("version"),
-        "challenger": (decision.get("challenger") or {}).get("version"),
-    }
 
 
 def report_task(context: JobContext) -> dict[str, Any]:

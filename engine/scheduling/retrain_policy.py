@@ -8,10 +8,12 @@ from __future__ import annotations
 
 import json
 import logging
+from dataclasses import replace
 from datetime import timedelta
 from typing import Any
 
 from engine.monitoring.performance import METRICS
+from engine.records import RetrainDecision
 from engine.retrain import last_retrain_key, retrain, unsupported_reason
 from engine.store import open_store
 from engine.store.alerts import held_alerts
@@ -43,11 +45,11 @@ def _unsupported(ws: Workspace, name: str) -> str | None:
     return unsupported_reason(name, Registry(ws).get(name).metadata)
 
 
-def retrain_on_schedule(ws: Workspace, name: str, *, who: str = "daemon") -> dict[str, Any]:
+def retrain_on_schedule(ws: Workspace, name: str, *, who: str = "daemon") -> RetrainDecision:
     """The scheduled retrain of one model, unless it cannot be retrained here or one ran within min_interval_hours."""
     wait = _unsupported(ws, name) or _within_min_interval(ws, name)
     if wait:
-        return {"name": name, "decision": "skipped", "reasons": [wait]}
+        return RetrainDecision.skipped(name, wait)
     return retrain(ws, name, who=who)
 
 
@@ -66,7 +68,7 @@ def open_retrain_alerts(ws: Workspace, name: str) -> list[dict[str, Any]]:
     return found
 
 
-def retrain_on_alerts(ws: Workspace, name: str, *, who: str = "daemon") -> dict[str, Any] | None:
+def retrain_on_alerts(ws: Workspace, name: str, *, who: str = "daemon") -> RetrainDecision | None:
     """Retrain when drift/performance alerts stayed open for on_alert_runs runs (at most once per period)."""
     if ws.settings.retrain.on_alert_runs <= 0:
         return None
@@ -76,6 +78,4 @@ def retrain_on_alerts(ws: Workspace, name: str, *, who: str = "daemon") -> dict[
     log.info(
         "retrain %s: %d alert(s) open for %d+ runs", name, len(alerts), ws.settings.retrain.on_alert_runs
     )
-    result = retrain(ws, name, who=who)
-    result["trigger"] = {"alerts": [row["id"] for row in alerts]}
-    return result
+    return replace(retrain(ws, name, who=who), trigger={"alerts": [row["id"] for row in alerts]})
