@@ -8,7 +8,10 @@ store's dict rows.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import TYPE_CHECKING, Any
+
+from engine.clock import iso
 
 if TYPE_CHECKING:
     from engine.monitoring.windows import Window
@@ -145,3 +148,50 @@ class RetrainDecision:
         if self.trigger is not None:
             payload["trigger"] = self.trigger
         return payload
+
+
+@dataclass(frozen=True)
+class JobRun:
+    """One recorded run of a daemon job (scheduled, retried, missed or on demand), as the store keeps it."""
+
+    id: int
+    job_id: str
+    trigger: str  # schedule, run-now, retry, misfire
+    status: str  # running, ok, failed, skipped, interrupted
+    started: datetime
+    scheduled_for: datetime | None = None
+    finished: datetime | None = None
+    error: str | None = None
+    produced: dict[str, Any] = field(default_factory=dict)
+    pid: int | None = None
+
+    @property
+    def running(self) -> bool:
+        return self.status == "running"
+
+    def summary(self) -> dict[str, Any]:
+        """The short form `daemon status` shows per job and per recent run."""
+        return {
+            "id": self.id,
+            "status": self.status,
+            "trigger": self.trigger,
+            "scheduled_for": iso(self.scheduled_for),
+            "start": iso(self.started),
+            "end": iso(self.finished),
+            "error": self.error,
+            "produced": self.produced,
+        }
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "job_id": self.job_id,
+            "trigger": self.trigger,
+            "scheduled_for": iso(self.scheduled_for),
+            "started": iso(self.started),
+            "finished": iso(self.finished),
+            "status": self.status,
+            "error": self.error,
+            "produced": self.produced,
+            "pid": self.pid,
+        }

@@ -41,7 +41,7 @@ OTHER_WRITER = textwrap.dedent(
     ws = open_workspace(sys.argv[1])
     for count in range(int(sys.argv[2])):
         outcome = execute_job(ws, "cli_writer", trigger="run-now")
-        assert outcome.run["status"] == "ok", outcome.run
+        assert outcome.run.status == "ok", outcome.run
     print(count + 1)
     """
 )

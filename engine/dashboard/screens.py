@@ -161,9 +161,9 @@ def read_jobs(store: Store, ws: Workspace, now: datetime, daemon: DaemonState) -
     for job_id in sorted(set(configured) | set(scheduled)):
         config = configured.get(job_id)
         last_row = last_run(store, job_id)
-        started = parse_time(last_row["started"]) if last_row else None
-        finished = parse_time(last_row["finished"]) if last_row else None
-        running = last_row is not None and last_row["status"] == "running"
+        started = last_row.started if last_row else None
+        finished = last_row.finished if last_row else None
+        running = last_row is not None and last_row.running
         trigger = _describe_trigger(job_id, config) if config else scheduled[job_id].trigger
         jobs.append(
             JobRow(
@@ -171,18 +171,15 @@ def read_jobs(store: Store, ws: Workspace, now: datetime, daemon: DaemonState) -
                 trigger,
                 config.enabled if config else True,
                 scheduled[job_id].next_run if job_id in scheduled else None,
-                last_row["status"] if last_row else None,
+                last_row.status if last_row else None,
                 started,
                 _seconds(started, now if running else finished),
             )
         )
     runs = []
     for r in recent_runs(store, limit=JOB_RUN_ROWS):
-        started, finished = parse_time(r["started"]), parse_time(r["finished"])
-        seconds = _seconds(started, now if r["status"] == "running" else finished)
-        runs.append(
-            JobRunRow(r["id"], r["job_id"], r["trigger"], started, seconds, r["status"], r["error"] or "")
-        )
+        seconds = _seconds(r.started, now if r.running else r.finished)
+        runs.append(JobRunRow(r.id, r.job_id, r.trigger, r.started, seconds, r.status, r.error or ""))
     return JobsView(daemon, tuple(jobs), tuple(runs))
 
 

@@ -19,6 +19,7 @@ from typing import Any
 
 from engine.atomic import atomic_write_json, pid_alive
 from engine.errors import NotFoundError, ShopctlError, WorkspaceBusy
+from engine.records import JobRun
 from engine.scheduling.paths import DAEMON_LOCK, done_path, log_path, pid_path, request_path, state_path
 from engine.scheduling.runner import execute_job
 from engine.scheduling.triggers import describe_trigger
@@ -64,19 +65,8 @@ def _read_pid(workspace: Workspace) -> int | None:
         return None
 
 
-def _run_summary(run: dict[str, Any] | None) -> dict[str, Any] | None:
-    if run is None:
-        return None
-    return {
-        "id": run["id"],
-        "status": run["status"],
-        "trigger": run["trigger"],
-        "scheduled_for": run["scheduled_for"],
-        "start": run["started"],
-        "end": run["finished"],
-        "error": run["error"],
-        "produced": run["produced"],
-    }
+def _run_summary(run: JobRun | None) -> dict[str, Any] | None:
+    return run.summary() if run is not None else None
 
 
 def _age_seconds(moment: str | None) -> float | None:
@@ -127,8 +117,8 @@ def _wait_for_run(workspace: Workspace, run_id: int, timeout: float | None) -> d
     deadline = None if timeout is None else time.monotonic() + timeout
     while True:
         run = get_run(store, run_id)
-        if run is not None and run["status"] != "running":
-            return run
+        if run is not None and not run.running:
+            return run.to_dict()
         if deadline is not None and time.monotonic() > deadline:
             raise DaemonError(
                 f"run {run_id} is still running after {timeout:g}s; follow it with `shopctl daemon status`"
@@ -146,7 +136,7 @@ def run_job_now(
         raise NotFoundError(f"no job {job_id!r} in {workspace.config_path} [schedule.jobs] (jobs: {known})")
     if not daemon_running(workspace):
         outcome = execute_job(workspace, job_id, trigger="run-now")
-        return {"via": "in-process", **outcome.run}
+        return {"via": "in-process", **outcome.run.to_dict()}
     request_id = uuid.uuid4().hex[:12]
     answer_path = done_path(workspace, request_id)
     atomic_write_json(
@@ -170,8 +160,8 @@ def run_job_now(
         raise DaemonError(f"the daemon refused to run {job_id!r}: {answer['error']}")
     run_id = int(answer["run_id"])
     if not wait:
-        run = get_run(open_store(workspace), run_id) or {"id": run_id}
-        return {"via": "daemon", **run}
+        run = get_run(open_store(workspace), run_id)
+        return {"via": "daemon", **(run.to_dict() if run is not None else {"id": run_id})}
     return {"via": "daemon", **_wait_for_run(workspace, run_id, timeout)}
 
 

@@ -313,7 +313,7 @@ class Daemon:
             self._dirty.set()
         self._queue_outbox_drain()
         schedule = self.workspace.settings.schedule
-        if outcome.run.get("status") == "failed" and outcome.retryable and not self.stop_event.is_set():
+        if outcome.run.status == "failed" and outcome.retryable and not self.stop_event.is_set():
             if attempt <= schedule.retry_attempts:
                 run_date = utc_now() + timedelta(seconds=schedule.retry_delay_seconds)
                 log.info(

@@ -16,6 +16,7 @@ from typing import Any
 
 from engine.errors import NotFoundError, ShopctlError, WorkspaceBusy
 from engine.locks import workspace_lock
+from engine.records import JobRun
 from engine.scheduling.context import JobContext, JobError, JobInterrupted
 from engine.scheduling.tasks import resolve_task
 from engine.store import open_store
@@ -29,8 +30,15 @@ log = logging.getLogger("shopctl.daemon")
 class RunOutcome:
     """A recorded run and whether a retry could help."""
 
-    run: dict[str, Any]
+    run: JobRun
     retryable: bool
+
+
+def _recorded(store: Any, run_id: int) -> JobRun:
+    run = get_run(store, run_id)
+    if run is None:  # the row was written a moment ago by this process; only a replaced store loses it
+        raise JobError(f"run {run_id} is missing from the store just after it was recorded")
+    return run
 
 
 def last_fire_key(job_id: str) -> str:
@@ -80,7 +88,7 @@ def execute_job(
         )
         if on_start:
             on_start(run_id)
-        return RunOutcome(get_run(store, run_id) or {}, retryable=False)
+        return RunOutcome(_recorded(store, run_id), retryable=False)
     try:
         with workspace_lock(workspace, job_lock_name(job_id), wait_seconds=0, purpose=f"job {job_id}"):
             return _run_locked(
@@ -103,7 +111,7 @@ def execute_job(
         log.warning("job %s: %s", job_id, reason)
         if on_start:
             on_start(run_id)
-        return RunOutcome(get_run(store, run_id) or {}, retryable=False)
+        return RunOutcome(_recorded(store, run_id), retryable=False)
 
 
 def _run_locked(
@@ -156,4 +164,4 @@ def _run_locked(
             produced = {"result": produced}
         finish_run(store, run_id, "ok", produced=produced)
         log.info("job %s: ok (run %d)", job_id, run_id)
-    return RunOutcome(get_run(store, run_id) or {}, retryable=retryable)
+    return RunOutcome(_recorded(store, run_id), retryable=retryable)

@@ -13,6 +13,7 @@ from typing import Any
 
 from engine.atomic import pid_alive
 from engine.clock import iso, utc_now
+from engine.records import JobRun
 from engine.store.db import Store, inserted_id
 
 RUN_STATUSES = ("running", "ok", "failed", "skipped", "interrupted")
@@ -26,13 +27,25 @@ def parse_iso(text: str | None) -> datetime | None:
     return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
 
 
-def _row(row: dict[str, Any]) -> dict[str, Any]:
-    produced = row.pop("produced_json", "{}")
+def _row(row: dict[str, Any]) -> JobRun:
     try:
-        row["produced"] = json.loads(produced or "{}")
+        produced = json.loads(row.get("produced_json") or "{}")
     except ValueError:
-        row["produced"] = {}
-    return row
+        produced = {}
+    started = parse_iso(row["started"])
+    assert started is not None  # NOT NULL in the schema
+    return JobRun(
+        id=int(row["id"]),
+        job_id=row["job_id"],
+        trigger=row["trigger"],
+        status=row["status"],
+        started=started,
+        scheduled_for=parse_iso(row["scheduled_for"]),
+        finished=parse_iso(row["finished"]),
+        error=row["error"],
+        produced=produced if isinstance(produced, dict) else {"result": produced},
+        pid=row["pid"],
+    )
 
 
 def start_run(
@@ -106,19 +119,19 @@ def record_run(
     return inserted_id(cursor)
 
 
-def get_run(store: Store, run_id: int) -> dict[str, Any] | None:
-    """One run by id, with `produced` decoded."""
+def get_run(store: Store, run_id: int) -> JobRun | None:
+    """One run by id."""
     rows = store.query("SELECT * FROM job_runs WHERE id = ?", (run_id,))
     return _row(rows[0]) if rows else None
 
 
-def last_run(store: Store, job_id: str) -> dict[str, Any] | None:
+def last_run(store: Store, job_id: str) -> JobRun | None:
     """The newest run of a job, or None."""
     rows = store.query("SELECT * FROM job_runs WHERE job_id = ? ORDER BY id DESC LIMIT 1", (job_id,))
     return _row(rows[0]) if rows else None
 
 
-def recent_runs(store: Store, job_id: str | None = None, limit: int = 50) -> list[dict[str, Any]]:
+def recent_runs(store: Store, job_id: str | None = None, limit: int = 50) -> list[JobRun]:
     """The newest runs (all jobs, or one), newest first."""
     if job_id is None:
         rows = store.query("SELECT * FROM job_runs ORDER BY id DESC LIMIT ?", (limit,))
