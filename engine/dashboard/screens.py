@@ -113,20 +113,20 @@ def read_alerts(store: Store, limit: int) -> tuple[AlertRow, ...]:
     rows = newest_alerts(store, limit)
     alerts = [
         AlertRow(
-            r["id"],
-            r["rule"],
-            r["metric"],
-            r["scope"],
-            r["model"],
-            r["severity"],
-            r["state"],
-            r["message"],
-            r["value"],
-            r["threshold"],
-            r["consecutive"],
-            parse_time(r["opened"]),
-            parse_time(r["updated"]),
-            r["acknowledged_by"],
+            r.id,
+            r.rule,
+            r.metric,
+            r.scope,
+            r.model,
+            r.severity,
+            r.state,
+            r.message,
+            r.value,
+            r.threshold,
+            r.consecutive,
+            parse_time(r.opened),
+            parse_time(r.updated),
+            r.acknowledged_by,
         )
         for r in rows
     ]

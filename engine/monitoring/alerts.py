@@ -13,6 +13,7 @@ from typing import Any
 from engine.clock import now_text
 from engine.errors import ConfigError, InputError, NotFoundError
 from engine.monitoring import sinks
+from engine.records import Alert
 from engine.store import alerts as alert_store
 from engine.store.db import Store, open_store
 from engine.store.metrics import query_metrics
@@ -352,8 +353,8 @@ def _transition(
     now = now_text()
     active = alert_store.active_alert(store, **key)
     if active and not condition:
-        alert_store.update_alert(store, active["id"], {"state": "resolved", "resolved": now, "updated": now})
-        sinks.deliver(ws, store, alert_store.get_alert(store, active["id"]) or active)
+        alert_store.update_alert(store, active.id, {"state": "resolved", "resolved": now, "updated": now})
+        sinks.deliver(ws, store, _stored(store, active.id))
         return None
     if not condition:
         return None
@@ -372,54 +373,59 @@ def _transition(
     }
     if active:
         # A newer window that still holds adds one run to the streak (the retrain policy counts them).
-        if window_end > (active.get("window_end") or ""):
-            fields["consecutive"] = max(held, int(active.get("consecutive") or 0) + 1)
+        if window_end > (active.window_end or ""):
+            fields["consecutive"] = max(held, active.consecutive + 1)
         else:
-            fields["consecutive"] = max(held, int(active.get("consecutive") or 1))
-        alert_store.update_alert(store, active["id"], fields, detail)
-        return int(active["id"])
+            fields["consecutive"] = max(held, active.consecutive)
+        alert_store.update_alert(store, active.id, fields, detail)
+        return active.id
     recent = alert_store.last_resolved(store, **key)
     if (
         recent
-        and recent.get("resolved")
-        and datetime.fromisoformat(recent["resolved"]) + cooldown > datetime.fromisoformat(now)
+        and recent.resolved
+        and datetime.fromisoformat(recent.resolved) + cooldown > datetime.fromisoformat(now)
     ):
         # Flapping inside the cooldown: reopen the same alert quietly instead of notifying again.
-        alert_store.update_alert(store, recent["id"], {**fields, "state": "open", "resolved": None}, detail)
-        return int(recent["id"])
+        alert_store.update_alert(store, recent.id, {**fields, "state": "open", "resolved": None}, detail)
+        return recent.id
     alert_id = alert_store.insert_alert(store, {**key, **fields, "state": "open", "opened": now}, detail)
-    sinks.deliver(ws, store, alert_store.get_alert(store, alert_id) or {})
+    sinks.deliver(ws, store, _stored(store, alert_id))
     return alert_id
 
 
-def list_alerts(ws: Workspace, open_only: bool = False) -> list[dict[str, Any]]:
+def _stored(store: Store, alert_id: int) -> Alert:
+    alert = alert_store.get_alert(store, alert_id)
+    if alert is None:  # written a moment ago in this process: only a replaced store file loses it
+        raise NotFoundError(f"alert {alert_id} vanished from the store just after it was written")
+    return alert
+
+
+def list_alerts(ws: Workspace, open_only: bool = False) -> list[Alert]:
     """Alerts newest first; open_only keeps those still open or acknowledged."""
     return alert_store.query_alerts(open_store(ws), open_only=open_only)
 
 
-def acknowledge(ws: Workspace, alert_id: int, who: str) -> dict[str, Any]:
+def acknowledge(ws: Workspace, alert_id: int, who: str) -> Alert:
     """Mark an open alert as seen by `who`; it still resolves itself when its condition clears."""
     store = open_store(ws)
     alert = alert_store.get_alert(store, int(alert_id))
     if alert is None:
         raise NotFoundError(f"alert {alert_id} does not exist; list alerts with `shopctl alerts list`")
-    if alert["state"] == "resolved":
-        raise InputError(
-            f"alert {alert_id} is already resolved ({alert['resolved']}); nothing to acknowledge"
-        )
-    if alert["state"] == "open":
+    if alert.state == "resolved":
+        raise InputError(f"alert {alert_id} is already resolved ({alert.resolved}); nothing to acknowledge")
+    if alert.state == "open":
         now = now_text()
         alert_store.update_alert(
             store,
-            alert["id"],
+            alert.id,
             {"state": "acknowledged", "acknowledged_by": who, "acknowledged_at": now, "updated": now},
         )
-    return alert_store.get_alert(store, alert["id"]) or alert
+    return _stored(store, alert.id)
 
 
 def raise_info_alert(
     ws: Workspace, rule: str, message: str, *, scope: str = "overall", model: str = ""
-) -> dict:
+) -> Alert:
     """Record an informational alert (e.g. a retrain decision) and send it to the sinks, network ones too."""
     store = open_store(ws)
     now = now_text()
@@ -438,7 +444,7 @@ def raise_info_alert(
             "consecutive": 1,
         },
     )
-    alert = alert_store.get_alert(store, alert_id) or {}
+    alert = _stored(store, alert_id)
     sinks.deliver(ws, store, alert)
     sinks.drain_outbox(ws, store)  # not inside a check: the webhook may take up to the delivery deadline
     return alert

@@ -23,7 +23,7 @@ from engine.lazy import import_in_background
 from engine.locks import workspace_lock
 from engine.monitoring import kpis, quality
 from engine.monitoring.alerts import evaluate, severity_rank
-from engine.monitoring.sinks import alert_payload, drain_outbox
+from engine.monitoring.sinks import drain_outbox
 from engine.monitoring.windows import (
     Window,
     baseline_windows,
@@ -703,7 +703,7 @@ def _record(ws: Workspace, store: Any, checked: _Checked, now: datetime) -> Moni
     # the lock is released, bounded by [alerts] webhook_deadline_seconds; what is left waits in the outbox.
     deliveries = drain_outbox(ws, store)
     watched = {"", checked.model, *(info["name"] for info in models)}
-    open_alerts = [alert for alert in alert_store.active_alerts(store) if alert["model"] in watched]
+    open_alerts = [alert for alert in alert_store.active_alerts(store) if alert.model in watched]
     return MonitorRun(
         run_id=run_id,
         status=status,
@@ -715,7 +715,7 @@ def _record(ws: Workspace, store: Any, checked: _Checked, now: datetime) -> Moni
         backfill=backfill,
         checks=checks,
         firing=firing,
-        alerts=[alert_payload(alert) for alert in open_alerts],
+        alerts=[alert.payload() for alert in open_alerts],
         errors=checked.errors,
         retention=retention,
         deliveries=deliveries,
