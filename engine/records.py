@@ -8,7 +8,7 @@ store's dict rows.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from engine.clock import iso
@@ -197,6 +197,16 @@ class JobRun:
         }
 
 
+def _moment(text: str | None) -> datetime | None:
+    if not text:
+        return None
+    try:
+        moment = datetime.fromisoformat(text)
+    except ValueError:
+        return None
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
 # What every sink receives for one alert (webhook body, command stdin, alerts.jsonl line), in this order.
 ALERT_PAYLOAD_KEYS = (
     "id",
@@ -244,6 +254,20 @@ class Alert:
     @property
     def active(self) -> bool:
         return self.state in ("open", "acknowledged")
+
+    @property
+    def opened_at(self) -> datetime | None:
+        return _moment(self.opened)
+
+    @property
+    def target(self) -> tuple[str, str] | None:
+        """What the alert concerns: ("feature", name), ("segment", "dim=value") or ("model", name)."""
+        kind, sep, name = self.scope.partition(":")
+        if sep and kind in ("feature", "segment", "model") and name:
+            return kind, name
+        if self.model:
+            return "model", self.model
+        return None
 
     @property
     def check_name(self) -> str | None:

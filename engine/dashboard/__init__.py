@@ -15,7 +15,6 @@ from engine.dashboard.model import (
     QUALITY_METRICS,
     SERIES_DAYS,
     SEVERITIES,
-    AlertRow,
     Champion,
     ConsoleData,
     DaemonState,
@@ -186,7 +185,6 @@ def load_console(ws: Workspace, *, now: datetime | None = None) -> ConsoleData:
 
 
 __all__ = [
-    "AlertRow",
     "Champion",
     "ConsoleData",
     "DaemonState",
