@@ -232,6 +232,9 @@ class AlertsConfig(Section):
     webhook_deadline_seconds: float = Field(10.0, gt=0, le=3600)
     command: str = ""
     cooldown_minutes: float = Field(60, ge=0)
+    # An open KPI anomaly alert resolves once its series is back within ±resolve_z of its baseline (z of the
+    # band's statistic), not on the first window short of [monitor] anomaly_z; 0 turns the hysteresis off.
+    resolve_z: float = Field(2.0, ge=0)
     rules: list[dict[str, Any]] = Field(default_factory=list)
 
 

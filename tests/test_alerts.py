@@ -266,3 +266,52 @@ def test_the_integrity_rule_is_always_on_even_when_config_lists_its_own_rules() 
             "value": 0.0,
         }
     )
+
+
+def _step(z: float, status: str) -> dict:
+    return {
+        "check_name": "kpi",
+        "metric": "funnel:checkout->purchase",
+        "scope": "overall",
+        "model": "",
+        "kind": "realized",
+        "value": 0.3,
+        "lower": 0.45,
+        "upper": 0.75,
+        "threshold": None,
+        "status": status,
+        "detail": {"baseline": 0.6, "z": z, "anomaly": "low" if status == "warning" else None},
+    }
+
+
+@pytest.mark.parametrize(
+    ("resolve_z", "open_after"), [(2.0, [True, True, True, False]), (0.0, [True, False])]
+)
+def test_an_incident_alert_holds_until_its_series_is_back_within_resolve_z(
+    tmp_path: Path, resolve_z: float, open_after: list[bool]
+) -> None:
+    """A KPI step flagged at z -5, then short of anomaly_z on noisy days (-3.3, -2.4) inside the incident:
+    the alert stays open (one alert, one notification) and resolves once z is back within ±resolve_z."""
+    ws = _workspace(tmp_path, f"resolve_z = {resolve_z}\n")
+    store = open_store(ws)
+    days = [(-5.0, "warning"), (-3.3, "ok"), (-2.4, "ok"), (-0.5, "ok")][: len(open_after)]
+    states = []
+    for day, (z, status) in enumerate(days, start=2):
+        firing = evaluate(ws, store, [_step(z, status)], window_end=_end(day), length_seconds=DAY_SECONDS)
+        (alert,) = list_alerts(ws)
+        states.append(alert.state == "open")
+        assert bool(firing) == states[-1]
+        if firing and status == "ok":
+            assert firing[0]["holding"] and "holds until it is back within ±2" in firing[0]["message"]
+    assert states == open_after
+    assert [line["state"] for line in _log_lines(ws)] == ["open", "resolved"], (
+        "one incident, two notifications"
+    )
+
+
+def test_hysteresis_keeps_only_the_side_that_opened_the_alert(tmp_path: Path) -> None:
+    ws = _workspace(tmp_path)
+    store = open_store(ws)
+    evaluate(ws, store, [_step(-5.0, "warning")], window_end=_end(2), length_seconds=DAY_SECONDS)
+    firing = evaluate(ws, store, [_step(3.5, "ok")], window_end=_end(3), length_seconds=DAY_SECONDS)
+    assert firing == [] and list_alerts(ws)[0].state == "resolved"  # far on the other side: it recovered

@@ -233,8 +233,8 @@ def severity_rank(severity: str) -> int:
     return SEVERITIES.index(severity) if severity in SEVERITIES else -1
 
 
-def describe(rule: Rule, row: dict[str, Any]) -> str:
-    """A one-line alert message a person can act on."""
+def describe(rule: Rule, row: dict[str, Any], *, holding_z: float | None = None) -> str:
+    """A one-line alert message a person can act on; `holding_z` says an open alert holds by hysteresis."""
     from engine.monitoring.report import change_text, format_value
 
     detail = row.get("detail") or {}
@@ -261,6 +261,8 @@ def describe(rule: Rule, row: dict[str, Any]) -> str:
             why += f"; slow decline (CUSUM {detail.get('cusum', 0):.1f})"
     else:
         why = f"status {row.get('status')}"
+    if holding_z is not None:
+        why += f"; still z {detail.get('z', 0):+.1f}, the alert holds until it is back within ±{holding_z:g}"
     text = f"{head} ({why})"
     return f"{rule.message}: {text}" if rule.message else text
 
@@ -304,6 +306,7 @@ def evaluate(
     """
     rules = parse_rules(ws.settings.alerts.rules)
     cooldown = timedelta(minutes=ws.settings.alerts.cooldown_minutes)
+    resolve_z = ws.settings.alerts.resolve_z
     firing: list[dict[str, Any]] = []
     for rule in rules:
         # Rows of one series in several kinds (estimated and realized AUC) make one condition: any fires.
@@ -323,20 +326,41 @@ def evaluate(
                     best = (held, row)
             held, row = best
             condition = held >= rule.for_runs
+            holding = False
+            if not condition and update_lifecycle and resolve_z > 0:
+                # Hysteresis: an open anomaly alert resolves once its series is back within ±resolve_z,
+                # not as soon as one window is merely short of anomaly_z (a noisy day inside an incident).
+                holding = _still_beyond(rule, row, alert_store.active_alert(store, **identity), resolve_z)
+            message = describe(rule, row, holding_z=resolve_z if holding else None)
             alert_id = None
             if update_lifecycle:
-                alert_id = _transition(ws, store, rule, row, identity, condition, held, window_end, cooldown)
-            if condition:
+                alert_id = _transition(
+                    ws, store, rule, row, identity, condition or holding, held, window_end, cooldown, message
+                )
+            if condition or holding:
                 firing.append(
                     {
                         **identity,
                         "severity": rule.severity,
-                        "message": describe(rule, row),
+                        "message": message,
                         "held_for": held,
                         "alert_id": alert_id,
+                        **({"holding": True} if holding else {}),
                     }
                 )
     return firing
+
+
+def _still_beyond(rule: Rule, row: dict[str, Any], active: Alert | None, resolve_z: float) -> bool:
+    """Whether an open anomaly alert's series is still more than resolve_z from its baseline, on the side
+    that opened it (the stored row's anomaly direction)."""
+    if active is None or rule.test not in ("status", "anomaly") or row.get("status") == "skipped":
+        return False
+    z = (row.get("detail") or {}).get("z")
+    opened_side = active.detail.get("side")
+    if not isinstance(z, int | float) or opened_side not in ("low", "high"):
+        return False
+    return z <= -resolve_z if opened_side == "low" else z >= resolve_z
 
 
 def _transition(
@@ -349,6 +373,7 @@ def _transition(
     held: int,
     window_end: str,
     cooldown: timedelta,
+    message: str,
 ) -> int | None:
     now = now_text()
     active = alert_store.active_alert(store, **key)
@@ -364,13 +389,17 @@ def _transition(
         "consecutive": held,
         "updated": now,
         "window_end": window_end,
-        "message": describe(rule, row),
+        "message": message,
         "severity": rule.severity,
     }
-    detail = {
+    detail: dict[str, Any] = {
         "row": {k: row.get(k) for k in ("check_name", "kind", "lower", "upper", "status")},
         "detail": row.get("detail") or {},
     }
+    # The side an anomaly opened on stays with the alert while it holds by hysteresis (see _still_beyond).
+    side = (row.get("detail") or {}).get("anomaly") or (active.detail.get("side") if active else None)
+    if side in ("low", "high"):
+        detail["side"] = side
     if active:
         # A newer window that still holds adds one run to the streak (the retrain policy counts them).
         if window_end > (active.window_end or ""):
