@@ -35,8 +35,8 @@ def _checked_window(value: str, key: str) -> str:
     """A monitoring window length ("1d", "12h", "2w"), checked with the one duration parser."""
     from datetime import timedelta
 
-    from engine.durations import parse_duration
     from engine.errors import InputError
+    from engine.infra.durations import parse_duration
 
     try:
         parse_duration(value, source=key, default_unit="d", granularity=timedelta(hours=1))

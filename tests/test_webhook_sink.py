@@ -26,7 +26,7 @@ from typer.testing import CliRunner
 
 from console.cli.main import app
 from engine.errors import WorkspaceBusy
-from engine.locks import workspace_lock
+from engine.infra.locks import workspace_lock
 from engine.monitoring import sinks
 from engine.monitoring.alerts import raise_info_alert
 from engine.records import Alert

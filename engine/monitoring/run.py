@@ -19,8 +19,8 @@ import numpy as np
 import polars as pl
 
 from engine.errors import InputError, IntegrityError, ShopctlError
-from engine.lazy import import_in_background
-from engine.locks import workspace_lock
+from engine.infra.lazy import import_in_background
+from engine.infra.locks import workspace_lock
 from engine.monitoring import kpis, quality
 from engine.monitoring.alerts import evaluate, severity_rank
 from engine.monitoring.sinks import drain_outbox
@@ -373,7 +373,7 @@ def _scores(ws: Workspace, name: str, frame: pl.DataFrame) -> np.ndarray:
     for column in SCORE_COLUMNS:
         if column in frame.columns:
             return frame.get_column(column).cast(pl.Float64).to_numpy()
-    from engine.prefetch import read_ahead
+    from engine.infra.prefetch import read_ahead
     from engine.scoring import load_model
 
     model = load_model(ws, name)

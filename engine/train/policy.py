@@ -1,7 +1,7 @@
 """When to retrain on its own: on the retrain job's schedule, or when drift/performance alerts stay open.
 
 Both paths respect `[retrain] min_interval_hours` (counted from the newest retrain decision of the model,
-whoever asked for it) and end in the same `engine.retrain.retrain` call the CLI makes.
+whoever asked for it) and end in the same `engine.train.retrain.retrain` call the CLI makes.
 """
 
 from __future__ import annotations
@@ -12,10 +12,10 @@ from datetime import timedelta
 
 from engine.monitoring.performance import METRICS
 from engine.records import Alert, RetrainDecision
-from engine.retrain import last_retrain_key, retrain, unsupported_reason
 from engine.store import open_store
 from engine.store.alerts import held_alerts
 from engine.store.jobs import iso, kv_get, parse_iso, utc_now
+from engine.train.retrain import last_retrain_key, retrain, unsupported_reason
 from engine.workspace import Workspace
 
 log = logging.getLogger("shopctl.retrain")
