@@ -129,7 +129,9 @@ def test_simulated_shop_clusters_and_a_rerun_changes_nothing(simulated: Workspac
 
 
 def test_cli_build_show_and_user(simulated: Workspace) -> None:
-    built = runner.invoke(app, ["segments", "build", "--as-of", "2026-02-10", "-w", str(simulated.root), "--json"])
+    built = runner.invoke(
+        app, ["segments", "build", "--as-of", "2026-02-10", "-w", str(simulated.root), "--json"]
+    )
     assert built.exit_code == 0, built.output
     payload = json.loads(built.stdout)
     shown = runner.invoke(app, ["segments", "show", "-w", str(simulated.root), "--json"])

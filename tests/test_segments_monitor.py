@@ -72,9 +72,7 @@ def test_mix_rows_skip_cleanly_then_alert_on_a_growing_segment(shop: Workspace) 
     assert at_risk["upper"] == pytest.approx(0.10 + 3 * np.sqrt(0.09 / 1000))  # noise is the widest here
     assert rows["segment:rfm=Champions"]["status"] == "ok"
     mix = rows["overall"]
-    assert mix["value"] == pytest.approx(
-        stats.psi(np.array([300, 100, 600]), np.array([280, 250, 470]))
-    )
+    assert mix["value"] == pytest.approx(stats.psi(np.array([300, 100, 600]), np.array([280, 250, 470])))
     assert mix["detail"]["p_value"] < 1e-6
 
     result = run_monitor(shop, at=date(2026, 1, 20)).to_dict()

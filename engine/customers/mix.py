@@ -70,9 +70,7 @@ def segment_mix_rows(store: Store) -> list[dict[str, Any]]:
             )
             for name, count in sorted(counts_now.items())
         ]
-        return rows + [
-            _row("segment_mix_psi", "overall", None, status="skipped", detail={"reason": reason})
-        ]
+        return rows + [_row("segment_mix_psi", "overall", None, status="skipped", detail={"reason": reason})]
     previous = builds[0]
     counts_before: dict[str, int] = previous["summary"].get("segments", {})
     names = sorted(set(counts_now) | set(counts_before))

@@ -7,6 +7,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
+from engine.dashboard.segment_model import EMPTY_SEGMENTS, SegmentsView
+
 SERIES_DAYS = 90
 ALERT_ROWS = 200
 JOB_RUN_ROWS = 100
@@ -287,6 +289,7 @@ class ConsoleData:
     alerts: tuple[AlertRow, ...]
     models: tuple[ModelView, ...]
     jobs: JobsView
+    segments: SegmentsView = EMPTY_SEGMENTS  # customer segments (engine/dashboard/segments.py)
 
 
 def parse_time(text: Any) -> datetime | None:

@@ -385,7 +385,7 @@ def open_source(
 
     def text_path() -> tuple[str, Callable[[], None]]:
         """A UTF-8 path polars can read (the file itself, or a transcoded copy) and how to clean up after."""
-        if separator == WHITESPACE:
+        if kind == "text" and separator == WHITESPACE:  # separator is set below, before any text is read
             name = _tabbed(path, compressed, chosen)
             return name, lambda: Path(name).unlink(missing_ok=True)
         if chosen != "utf-8":

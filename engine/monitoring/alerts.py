@@ -103,7 +103,13 @@ DEFAULT_RULES: tuple[dict[str, Any], ...] = (
         "severity": "critical",
     },
     # A customer segment's share left its band around the previous segment build (engine/customers/mix.py).
-    {"name": "segment-mix", "check": "segments", "metric": "segment_*", "test": "status", "severity": "warning"},
+    {
+        "name": "segment-mix",
+        "check": "segments",
+        "metric": "segment_*",
+        "test": "status",
+        "severity": "warning",
+    },
 )
 
 
