@@ -15,7 +15,8 @@ import polars as pl
 from engine.atomic import atomic_write_with
 from engine.clock import iso, now_text
 from engine.customers.clusters import cluster_customers
-from engine.customers.rfm import SEGMENTS, behaviour, future_buyers, orders, rfm_table
+from engine.customers.names import SEGMENTS
+from engine.customers.rfm import behaviour, future_buyers, orders, rfm_table
 from engine.errors import InputError, NotFoundError
 from engine.events import event_span
 from engine.store.db import open_store
