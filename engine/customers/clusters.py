@@ -120,7 +120,9 @@ def _profiles(
     for cluster in sorted(set(labels.tolist())):
         mask = labels == cluster
         members = table.filter(pl.Series(mask))
-        means = {name: float(members[name].fill_null(0.0).mean() or 0.0) for name in FEATURES}
+        means = {
+            name: float(members[name].fill_null(0.0).cast(pl.Float64).to_numpy().mean()) for name in FEATURES
+        }
         if scaled.shape[1] and scaled.std(axis=0).max() > 0 and len(set(labels.tolist())) > 1:
             # Against the other customers, not everyone: a cluster holding most customers is the average.
             z = {
