@@ -52,7 +52,8 @@ def build(
             f"revenue {_money(result['revenue'])} -> {result['path']} ({state})"
         )
         _print_segments(result["segments"])
-        out.print(f"clusters: k = {result['k']} (silhouette by k: {result['silhouettes'] or '-'})")
+        tried = ", ".join(f"{k}: {value:.3f}" for k, value in result["silhouettes"].items()) or "-"
+        out.print(f"clusters: k = {result['k']} (silhouette by k: {tried})")
         for cluster in result["clusters"]:
             out.print(
                 f"  {cluster['cluster']}  {cluster['users']:>8,}  {cluster['share']:6.1%}  {cluster['description']}"

@@ -219,7 +219,7 @@ def customer_profile(ws: Workspace, user_id: str) -> dict[str, Any]:
     if found.height == 0:
         raise NotFoundError(
             f"user {user_id!r}: not in {segments_path(ws)} (no purchase before its as-of "
-            f"{table['as_of'][0]:%Y-%m-%d}); check the id with `shopctl segments show --json`"
+            f"{table['as_of'][0]:%Y-%m-%d}); ids match the events' user_id exactly (leading zeros kept)"
         )
     row = found.row(0, named=True)
     profile: dict[str, Any] = {
