@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
+from engine.dashboard.segment_model import EMPTY_SEGMENTS, SegmentsView
 from engine.records import Alert
 
 SERIES_DAYS = 90
@@ -261,6 +262,7 @@ class ConsoleData:
     alerts: tuple[Alert, ...]
     models: tuple[ModelView, ...]
     jobs: JobsView
+    segments: SegmentsView = EMPTY_SEGMENTS  # customer segments (engine/dashboard/segments.py)
 
 
 def parse_time(text: Any) -> datetime | None:

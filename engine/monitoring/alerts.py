@@ -103,6 +103,14 @@ DEFAULT_RULES: tuple[dict[str, Any], ...] = (
         "threshold": 0,
         "severity": "critical",
     },
+    # A customer segment's share left its band around the previous segment build (engine/customers/mix.py).
+    {
+        "name": "segment-mix",
+        "check": "segments",
+        "metric": "segment_*",
+        "test": "status",
+        "severity": "warning",
+    },
 )
 
 

@@ -18,6 +18,7 @@ from typing import Any, cast
 import numpy as np
 import polars as pl
 
+from engine.customers.mix import segment_mix_rows
 from engine.errors import InputError, IntegrityError, ShopctlError
 from engine.infra.lazy import import_in_background
 from engine.infra.locks import workspace_lock
@@ -41,7 +42,7 @@ from engine.store.db import open_store
 from engine.store.metrics import apply_retention, newest_window_end, query_metrics, save_run
 from engine.workspace import Workspace
 
-CHECK_ORDER = ("integrity", "quality", "kpi", "drift", "performance")
+CHECK_ORDER = ("integrity", "quality", "kpi", "drift", "performance", "segments")
 SCORE_COLUMNS = ("score", "prediction", "probability")
 SCORE_SLICE_ROWS = 250_000
 CUSUM_HISTORY = 56
@@ -630,6 +631,7 @@ def _check_events(
     sessions = kpis.session_frame(scoped, [current, *baselines], segments, monitor.funnel, history)
     counts = kpis.segment_counts(sessions, segments, monitor.funnel)
     checked.rows += kpis.kpi_metrics(counts, monitor, len(baselines), flagged_baselines(store, baselines))
+    checked.rows += segment_mix_rows(store)  # the newest customer-segment build against the one before
     if not names:
         return checked
     table = _session_table(ws, events, current)
