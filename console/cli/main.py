@@ -62,6 +62,8 @@ COMMAND_MODULES = (
     "monitor",  # monitor, alerts, report
     "daemon",  # daemon, retrain
     "tui",  # tui
+    "funnel",  # funnel, paths
+    "basket",  # basket
 )
 
 
