@@ -29,15 +29,20 @@ RULE = (
 
 def collapsed_steps(events: pl.LazyFrame, to: str) -> pl.LazyFrame:
     """One row per kept step: session_id, position, event_name (repeats collapsed, cut at the target)."""
-    ordered = events.select("session_id", "event_time", "event_type", "event_name").sort(
-        "session_id", "event_time", maintain_order=False
-    )
+    columns = events.select("session_id", "event_time", "event_type", "event_name")
     if to == "purchase":
-        is_purchase = (pl.col("event_type") == "purchase").cast(pl.Int32)
-        before = is_purchase.cum_sum().over("session_id") - is_purchase
-        ordered = ordered.filter(before == 0).filter(
-            (pl.col("event_type") == "purchase").any().over("session_id")
+        # the purchasing sessions only, up to their first purchase: a join on few sessions, then a small sort
+        first_purchase = (
+            columns.filter(pl.col("event_type") == "purchase")
+            .group_by("session_id")
+            .agg(pl.col("event_time").min().alias("cut"))
         )
+        columns = (
+            columns.join(first_purchase, on="session_id")
+            .filter(pl.col("event_time") <= pl.col("cut"))
+            .drop("cut")
+        )
+    ordered = columns.sort("session_id", "event_time", pl.col("event_type") == "purchase")
     previous_session = pl.col("session_id").shift(1)
     previous_name = pl.col("event_name").shift(1)
     changed = (
