@@ -141,3 +141,30 @@ def test_bad_input_is_one_line_exit_2(small: Workspace, args: list[str], fragmen
     lines = result.stderr.strip().split("\n")
     assert len(lines) == 1 and lines[0].startswith("error: ") and fragment in lines[0], result.stderr
     assert result.stdout == ""
+
+
+@pytest.mark.parametrize("preset", ["retailrocket", "rees46"])
+def test_presets_show_the_shops_own_names(tmp_path: Path, preset: str) -> None:
+    from engine.ingest import ingest_files
+    from engine.ingest.options import IngestOptions
+
+    ws, _ = init_workspace(tmp_path / "shop")
+    fixture = Path(__file__).parent / "fixtures" / "ingest" / f"{preset}.csv"
+    ingest_files(ws, [fixture], IngestOptions(preset=preset))
+    paths = runner.invoke(app, ["paths", "-w", str(ws.root), "--json"])
+    assert paths.exit_code == 0, paths.stderr
+    names = {row["event_name"] for row in json.loads(paths.stdout)["ends"]}
+    names |= {row["from"] for row in json.loads(paths.stdout)["transitions"]}
+    own = {"retailrocket": "addtocart", "rees46": "view"}[preset]
+    assert own in names
+    funnel = runner.invoke(app, ["funnel", "-w", str(ws.root), "--json"])
+    assert funnel.exit_code == 0, funnel.stderr
+    report = json.loads(funnel.stdout)
+    assert "checkout" in report["skipped_steps"]  # neither format logs a checkout
+    if preset == "retailrocket":
+        own_steps = funnel_report(ws, steps=["view", "addtocart", "transaction"])
+        assert [row["matched_on"] for row in own_steps["overall"]["steps"]] == [
+            "event_type",
+            "event_name",
+            "event_name",
+        ]
