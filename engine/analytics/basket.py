@@ -19,21 +19,17 @@ from engine.errors import InputError
 from engine.events import scan_events
 from engine.workspace import Workspace
 
-PAIRS_PER_CHUNK = 20_000_000
+PAIRS_PER_CHUNK = 5_000_000
 SORT_KEYS = ["lift", "confidence", "support"]
 
 
 def basket_items(events: pl.LazyFrame) -> pl.LazyFrame:
-    """(basket, item): distinct products per order, or per session for purchases without an order id."""
-    return (
-        events.filter((pl.col("event_type") == "purchase") & pl.col("product_id").is_not_null())
-        .select(
-            pl.coalesce(
-                pl.lit("order:") + pl.col("order_id"), pl.lit("session:") + pl.col("session_id")
-            ).alias("basket"),
-            pl.col("product_id").alias("item"),
-        )
-        .unique()
+    """(basket, item) per purchase: the order, or the session for a purchase without an order id (repeats kept)."""
+    return events.filter((pl.col("event_type") == "purchase") & pl.col("product_id").is_not_null()).select(
+        pl.coalesce(pl.lit("order:") + pl.col("order_id"), pl.lit("session:") + pl.col("session_id")).alias(
+            "basket"
+        ),
+        pl.col("product_id").alias("item"),
     )
 
 
@@ -98,6 +94,22 @@ def _rule_rows(
     ]
 
 
+def _encode(items: pl.DataFrame) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """(basket, a) as UInt32 codes, one row per distinct basket and item, and the items' code -> name table.
+
+    Distinct rows are found on one UInt64 key (basket code x 2^32 + item code), sorted: deduplicating the
+    string pairs directly holds a hash table of strings that costs twice the memory at a million baskets.
+    """
+    basket_code = items["basket"].cast(pl.String).cast(pl.Categorical).to_physical().cast(pl.UInt64)
+    item_code = items["item"].cast(pl.String).cast(pl.Categorical).to_physical()
+    names = pl.DataFrame({"code": item_code, "item": items["item"].cast(pl.String)}).unique("code")
+    key = (basket_code * (1 << 32) + item_code.cast(pl.UInt64)).sort().unique(maintain_order=True)
+    coded = pl.DataFrame(
+        {"basket": (key // (1 << 32)).cast(pl.UInt32), "a": (key % (1 << 32)).cast(pl.UInt32)}
+    )
+    return coded, names
+
+
 def rules_from_baskets(
     items: pl.DataFrame,
     *,
@@ -111,15 +123,15 @@ def rules_from_baskets(
     conviction (inf when confidence is 1), antecedent_support, consequent_support.
     """
     _check_thresholds(min_support, min_confidence)
-    items = items.select(pl.col("basket").cast(pl.String), pl.col("item").cast(pl.String)).unique()
-    baskets = items["basket"].n_unique()
+    coded, names = _encode(items)
+    baskets = int(coded["basket"].n_unique())
     if baskets == 0:
         raise InputError("no baskets: the events hold no purchase with a product_id; ingest orders first")
     min_count = math.ceil(min_support * baskets)
-    item_counts = items.group_by("item").agg(pl.len().alias("count"))
-    frequent = item_counts.filter(pl.col("count") >= min_count).sort("item")
-    frequent = frequent.with_row_index("code").with_columns(pl.col("code").cast(pl.UInt32))
-    coded = items.join(frequent.select("item", pl.col("code").alias("a")), on="item").select("basket", "a")
+    item_counts = coded.group_by("a").agg(pl.len().alias("count"))
+    frequent = item_counts.filter(pl.col("count") >= min_count).join(names, left_on="a", right_on="code")
+    frequent = frequent.select(pl.col("a").alias("code"), "count", "item")
+    coded = coded.join(frequent.select(pl.col("code").alias("a")), on="a", how="semi")
     pairs = _pair_counts(coded).filter(pl.col("count") >= min_count)
     counts = frequent.select(pl.col("code"), pl.col("count").alias("item_count"))
     name = frequent.select(pl.col("code"), pl.col("item"))
@@ -208,7 +220,7 @@ def rules_from_baskets(
     )
     mined = {
         "baskets": baskets,
-        "items": item_counts.height,
+        "items": names.height,
         "frequent_items": frequent.height,
         "frequent_pairs": pairs.height,
         "frequent_triples": triple_total,
@@ -237,6 +249,7 @@ def basket_rules(
             "(ingest a file with purchases and product ids)"
         )
     from_orders = int(items["basket"].str.starts_with("order:").sum())
+    rows = items.height
     if product is not None and not (items["item"] == product).any():
         raise InputError(f"--product {product!r}: no basket holds this product; check the product_id")
     rules, mined = rules_from_baskets(
@@ -249,9 +262,7 @@ def basket_rules(
         row | {"conviction": None if math.isinf(row["conviction"]) else row["conviction"]}
         for row in ranked.head(top).to_dicts()
     ]
-    source = (
-        "order_id" if from_orders == items.height else "session" if from_orders == 0 else "order_id+session"
-    )
+    source = "order_id" if from_orders == rows else "session" if from_orders == 0 else "order_id+session"
     return mined | {
         "basket_source": source,
         "min_support": min_support,
