@@ -19,6 +19,7 @@ from engine.workspace import Workspace
 
 START = "(start)"
 EXIT = "(exit)"
+UNNAMED = "(unnamed)"
 SEPARATOR = " > "
 TARGETS = ("exit", "purchase")
 RULE = (
@@ -27,91 +28,109 @@ RULE = (
 )
 
 
-def collapsed_steps(events: pl.LazyFrame, to: str) -> pl.LazyFrame:
-    """One row per kept step: session_id, position, event_name (repeats collapsed, cut at the target)."""
-    columns = events.select("session_id", "event_time", "event_type", "event_name")
+def session_sequences(events: pl.LazyFrame, to: str, codes: dict[str, int]) -> pl.DataFrame:
+    """One row per session: its collapsed list of event-name codes (`names`), cut at the first purchase for `to`.
+
+    Sessions are keyed by a 64-bit hash of session_id and names by small integer codes, so the sort of every
+    event by (session, time) is a sort of integers (a collision between two of 2 M sessions has odds ~1e-7).
+    """
+    columns = events.select(
+        pl.col("session_id").hash(seed=0).alias("session"),
+        "event_time",
+        (pl.col("event_type") == "purchase").alias("purchase"),
+        pl.col("event_name").fill_null(UNNAMED).replace_strict(codes, return_dtype=pl.UInt32).alias("name"),
+    )
     if to == "purchase":
-        # the purchasing sessions only, up to their first purchase: a join on few sessions, then a small sort
+        # the purchasing sessions only, up to their first purchase: a join on few sessions
         first_purchase = (
-            columns.filter(pl.col("event_type") == "purchase")
-            .group_by("session_id")
+            columns.filter(pl.col("purchase"))
+            .group_by("session")
             .agg(pl.col("event_time").min().alias("cut"))
         )
         columns = (
-            columns.join(first_purchase, on="session_id")
+            columns.join(first_purchase, on="session")
             .filter(pl.col("event_time") <= pl.col("cut"))
             .drop("cut")
         )
-    ordered = columns.sort("session_id", "event_time", pl.col("event_type") == "purchase")
-    previous_session = pl.col("session_id").shift(1)
-    previous_name = pl.col("event_name").shift(1)
-    changed = (
-        previous_session.is_null()
-        | (pl.col("session_id") != previous_session)
-        | (pl.col("event_name").fill_null("") != previous_name.fill_null(""))
+    ordered = columns.sort("session", "event_time", "purchase")  # a purchase sorts last in its instant
+    changed = pl.col("session").ne_missing(pl.col("session").shift(1)) | pl.col("name").ne_missing(
+        pl.col("name").shift(1)
     )
-    return ordered.filter(changed).select("session_id", pl.col("event_name").fill_null("(unnamed)"))
+    steps = ordered.filter(changed).select("session", "name").collect(engine="streaming")
+    return steps.group_by("session").agg(pl.col("name").alias("names"))
 
 
 def paths_report(ws: Workspace, *, top: int = 20, to: str = "exit") -> dict[str, Any]:
-    """The `shopctl paths --json` payload: top sequences, transition matrix, end steps (one streaming pass)."""
+    """The `shopctl paths --json` payload: top sequences, transition matrix, end steps."""
     if to not in TARGETS:
         raise InputError(f"--to {to!r}: expected one of {', '.join(TARGETS)}")
     if top < 1:
         raise InputError(f"--top {top}: give a positive number of sequences, e.g. --top 20")
     events = scan_events(ws)
-    steps = collapsed_steps(events, to).collect(engine="streaming")
-    if steps.height == 0:
+    vocabulary = events.select(pl.col("event_name").fill_null(UNNAMED).unique()).collect(engine="streaming")
+    names = sorted(vocabulary["event_name"].to_list())
+    target = EXIT if to == "exit" else "(target)"
+    labels = [*names, START, target]
+    codes = {name: code for code, name in enumerate(names)}
+    lists = session_sequences(events, to, codes)
+    if lists.height == 0:
         detail = "no session reaches a purchase" if to == "purchase" else "the store has no events"
         raise InputError(
             f"{ws.events_dir}: {detail}; ingest events first (`shopctl ingest FILE`) or use --to exit"
         )
-    sequences = steps.group_by("session_id", maintain_order=True).agg(
-        pl.col("event_name").str.join(SEPARATOR).alias("path"),
-        pl.col("event_name").last().alias("last"),
-        pl.len().alias("length"),
+    label = pl.Series("labels", labels)
+
+    def spelled(column: pl.Expr) -> pl.Expr:
+        return column.replace_strict(list(range(len(labels))), labels, return_dtype=pl.String)
+
+    sessions = lists.height
+    counted = (
+        lists.group_by("names")
+        .agg(pl.len().alias("sessions"))
+        .with_columns(pl.col("names").list.len().alias("length"))
     )
-    sessions = sequences.height
-    top_paths = (
-        sequences.group_by("path")
-        .agg(pl.len().alias("sessions"), pl.col("length").first())
-        .sort(["sessions", "path"], descending=[True, False])
-        .head(top)
-        .with_columns((pl.col("sessions") / sessions).alias("share"))
+    distinct_paths = counted.height
+    top_frame = counted.sort(["sessions", "length", "names"], descending=[True, False, False]).head(top)
+    top_paths = sorted(
+        (
+            {
+                "path": SEPARATOR.join(label[code] for code in row["names"]),
+                "sessions": row["sessions"],
+                "share": row["sessions"] / sessions,
+                "length": row["length"],
+            }
+            for row in top_frame.iter_rows(named=True)
+        ),
+        key=lambda row: (-row["sessions"], row["path"]),
     )
-    step_from = pl.col("event_name")
-    session_start = pl.col("session_id") != pl.col("session_id").shift(1)
-    session_end = pl.col("session_id") != pl.col("session_id").shift(-1)
-    pairs = steps.select(
-        pl.when(session_start.fill_null(True))
-        .then(pl.lit(START))
-        .otherwise(step_from.shift(1))
-        .alias("from"),
-        step_from.alias("to"),
-    )
-    exits = steps.filter(session_end.fill_null(True)).select(
-        step_from.alias("from"), pl.lit(EXIT if to == "exit" else "(target)").alias("to")
-    )
+    start_code, target_code = len(names), len(names) + 1
+    pairs = lists.select(
+        pl.concat_list(pl.lit(start_code, dtype=pl.UInt32), pl.col("names")).alias("from"),
+        pl.concat_list(pl.col("names"), pl.lit(target_code, dtype=pl.UInt32)).alias("to"),
+    ).explode("from", "to")
     transitions = (
-        pl.concat([pairs, exits])
-        .group_by("from", "to")
+        pairs.group_by("from", "to")
         .agg(pl.len().alias("count"))
         .with_columns((pl.col("count") / pl.col("count").sum().over("from")).alias("share"))
+        .with_columns(spelled(pl.col("from")), spelled(pl.col("to")))
         .sort(["from", "count", "to"], descending=[False, True, False])
     )
     ends = (
-        sequences.group_by("last")
+        lists.group_by(pl.col("names").list.last().alias("last"))
         .agg(pl.len().alias("sessions"))
-        .sort(["sessions", "last"], descending=[True, False])
-        .with_columns((pl.col("sessions") / sessions).alias("share"))
+        .with_columns(
+            spelled(pl.col("last")).alias("event_name"), (pl.col("sessions") / sessions).alias("share")
+        )
+        .sort(["sessions", "event_name"], descending=[True, False])
+        .select("event_name", "sessions", "share")
     )
     return {
         "to": to,
         "rule": RULE,
         "events": int(events.select(pl.len()).collect(engine="streaming").item()),
         "sessions": sessions,
-        "distinct_paths": int(sequences["path"].n_unique()),
-        "top_paths": top_paths.select("path", "sessions", "share", "length").to_dicts(),
+        "distinct_paths": distinct_paths,
+        "top_paths": top_paths,
         "transitions": transitions.to_dicts(),
-        "ends": ends.rename({"last": "event_name"}).to_dicts(),
+        "ends": ends.to_dicts(),
     }
