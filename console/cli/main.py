@@ -63,6 +63,8 @@ COMMAND_MODULES = (
     "daemon",  # daemon, retrain
     "tui",  # tui
     "segments",  # segments build, show
+    "funnel",  # funnel, paths
+    "basket",  # basket
 )
 
 

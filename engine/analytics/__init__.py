@@ -1,0 +1,1 @@
+"""Analytics over the event store: funnels, paths, bought-together rules (and experiments), one module each."""
