@@ -155,7 +155,9 @@ class HoltWintersETS:
         ]
         if not trend:
             start[1], start[3], start[5] = 0.0, 1.0, 0.0
-        result = optimize.minimize(loss, start, method="L-BFGS-B", bounds=bounds, options={"maxiter": 200, "ftol": 1e-7})
+        result = optimize.minimize(
+            loss, start, method="L-BFGS-B", bounds=bounds, options={"maxiter": 200, "ftol": 1e-7}
+        )
         alpha, beta, gamma, phi, l0, b0 = unpack(result.x)
         level, slope, seasonal, sse, recent_mse = ets_filter(
             y, alpha, beta, gamma, phi, l0, b0, seasonal0, trend, RECENT_DAYS

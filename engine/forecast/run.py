@@ -141,9 +141,15 @@ def run_forecast(
     backtest_rows: list[dict[str, Any]] = []
     skipped: list[dict[str, str]] = []
     for item in series_list:
+        if not item.values.any():
+            skipped.append({"series": item.name, "reason": f"no {metric} in its history"})
+            continue
         if item.values.size < MIN_DAYS:
             skipped.append(
-                {"series": item.name, "reason": f"{item.values.size} days of history; at least {MIN_DAYS} needed"}
+                {
+                    "series": item.name,
+                    "reason": f"{item.values.size} days of history; at least {MIN_DAYS} needed",
+                }
             )
             continue
         series_points, result = forecast_series(item.values, item.first, horizon, windows)

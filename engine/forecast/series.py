@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
+from typing import cast
 
 import numpy as np
 import polars as pl
@@ -92,7 +93,9 @@ def daily_series(
     start = datetime(last.year, last.month, last.day, tzinfo=UTC) + timedelta(days=1)
     window = events.filter(pl.col("event_time") < start)
     if first is not None:
-        window = window.filter(pl.col("event_time") >= datetime(first.year, first.month, first.day, tzinfo=UTC))
+        window = window.filter(
+            pl.col("event_time") >= datetime(first.year, first.month, first.day, tzinfo=UTC)
+        )
     keys = [pl.col("event_time").dt.date().alias("day")]
     if by is not None:
         keys.append(pl.col(by).fill_null(NO_GROUP).alias("series"))
@@ -103,10 +106,10 @@ def daily_series(
         daily = daily.with_columns(pl.lit(TOTAL).alias("series"))
     series = []
     for (name,), part in daily.sort("day").group_by(["series"], maintain_order=True):
-        begin = first or part.get_column("day").min()
-        span = (last - begin).days + 1  # type: ignore[operator]
+        begin = cast(date, first or part.get_column("day").min())
+        span = (last - begin).days + 1
         values = np.zeros(span)
         offsets = np.array([(day - begin).days for day in part.get_column("day").to_list()])
         values[offsets] = part.get_column("value").fill_null(0.0).to_numpy()
-        series.append(DailySeries(name=str(name), first=begin, values=values))  # type: ignore[arg-type]
+        series.append(DailySeries(name=str(name), first=begin, values=values))
     return series
