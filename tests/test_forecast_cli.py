@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import json
-from datetime import UTC, date, datetime, timedelta
+from datetime import date, timedelta
 from pathlib import Path
 
-import numpy as np
 import polars as pl
 import pytest
+from forecast_fixtures import START, WEEKDAY, seeded_events
 from typer.testing import CliRunner
 
 from console.cli.main import app
@@ -18,40 +18,12 @@ from engine.store.forecasts import forecast_points, list_forecast_runs
 from engine.workspace import Workspace, init_workspace
 
 runner = CliRunner()
-START = date(2026, 1, 5)  # a Monday
-WEEKDAY = np.array([0.8, 0.9, 1.0, 1.0, 1.1, 1.4, 1.3])
-CATEGORIES = {"books": (20.0, 10.0), "toys": (8.0, 25.0)}  # orders a day, price
-
-
-def _events(first_day: int, last_day: int, *, silent: frozenset[str] = frozenset()) -> pl.DataFrame:
-    """Seeded orders (a view and a purchase per order) on days first_day..last_day after START."""
-    rows: dict[str, list] = {key: [] for key in ("event_time", "event_type", "event_name", "session_id")}
-    rows |= {key: [] for key in ("category", "order_id", "price", "quantity", "user_id")}
-    for day in range(first_day, last_day + 1):
-        rng = np.random.default_rng(day)
-        moment = datetime(START.year, START.month, START.day, 9, tzinfo=UTC) + timedelta(days=day)
-        for category, (base, price) in CATEGORIES.items():
-            if category in silent:
-                continue
-            for number in range(int(rng.poisson(base * WEEKDAY[day % 7]))):
-                session = f"{category}-{day}-{number}"
-                for kind in ("view", "purchase"):
-                    rows["event_time"].append(moment + timedelta(minutes=number))
-                    rows["event_type"].append(kind)
-                    rows["event_name"].append(kind)
-                    rows["session_id"].append(session)
-                    rows["category"].append(category)
-                    rows["order_id"].append(f"o-{session}" if kind == "purchase" else None)
-                    rows["price"].append(price)
-                    rows["quantity"].append(1 + number % 2)
-                    rows["user_id"].append(f"u{number % 50}")
-    return pl.DataFrame(rows).with_columns(pl.col("event_time").dt.cast_time_unit("us"))
 
 
 @pytest.fixture
 def ws(tmp_path: Path) -> Workspace:
     workspace, _ = init_workspace(tmp_path / "shop")
-    commit_events(workspace, _events(0, 111), "history")
+    commit_events(workspace, seeded_events(0, 111), "history")
     return workspace
 
 
@@ -94,7 +66,7 @@ def test_forecast_by_category_backtests_and_stores(ws: Workspace, tmp_path: Path
 
 def test_revenue_units_and_sessions_totals(ws: Workspace) -> None:
     day = (START + timedelta(days=110)).isoformat()
-    frame = _events(0, 111)
+    frame = seeded_events(0, 111)
     on_day = frame.filter(pl.col("event_time").dt.date() <= date.fromisoformat(day))
     purchases = on_day.filter(pl.col("event_type") == "purchase")
     for metric in ("revenue", "units", "sessions"):
@@ -148,7 +120,7 @@ def test_monitor_scores_forecasts_and_alerts_when_a_series_leaves_its_band(ws: W
     assert "forecast" not in {check["name"] for check in before["checks"]}  # nothing stored: skipped cleanly
     _forecast(ws, "--by", "category")
     # A week of actuals lands in which books sells nothing: outside its interval every day
-    commit_events(ws, _events(112, 118, silent=frozenset({"books"})), "week")
+    commit_events(ws, seeded_events(112, 118, silent=frozenset({"books"})), "week")
     run = _monitor(ws)
     assert set(run) == set(before)
     check = next(check for check in run["checks"] if check["name"] == "forecast")

@@ -19,6 +19,7 @@ from console.tui.messages import ActionDone, DataLoaded
 from console.tui.screens.alerts import AlertsScreen
 from console.tui.screens.base import ConsoleScreen
 from console.tui.screens.drift import DriftScreen
+from console.tui.screens.forecast import ForecastScreen
 from console.tui.screens.help import HelpScreen
 from console.tui.screens.jobs import JobsScreen
 from console.tui.screens.kpis import KpisScreen
@@ -37,6 +38,7 @@ SCREEN_CLASSES: dict[str, type[ConsoleScreen]] = {
     "alerts": AlertsScreen,
     "models": ModelsScreen,
     "jobs": JobsScreen,
+    "forecast": ForecastScreen,  # no key or tab yet: ctrl+p "screen: forecast"
 }
 # Palette commands, "noun: verb": (title, help, screen, screen action).
 PALETTE_ACTIONS = (
