@@ -31,7 +31,7 @@ import time
 from pathlib import Path
 
 SHOPCTL = [sys.executable, "-m", "console.cli.main"]
-MODELS = ("seasonal_naive", "ets", "theta")
+MODELS = ("seasonal_naive", "ets", "theta", "ets_theta")
 
 
 def _run(args: list[str]) -> tuple[dict | None, float]:
@@ -48,7 +48,7 @@ def _table(title: str, args: list[str]) -> None:
     assert payload is not None
     print(f"\n## {title}\n$ shopctl {' '.join(args)}   ({seconds:.1f} s wall, whole command)")
     print(
-        f"{'series':<14} {'naive MAE':>10} {'ETS MAE':>10} {'Theta MAE':>10}  {'chosen':<15} {'ratio':>6} {'MASE':>5}"
+        f"{'series':<14} {'naive MAE':>10} {'ETS MAE':>10} {'Theta MAE':>10} {'Combo MAE':>10}  {'chosen':<15} {'ratio':>6} {'MASE':>5}"
     )
     totals = {"naive": 0.0, "chosen": 0.0}
     met = 0
@@ -64,7 +64,7 @@ def _table(title: str, args: list[str]) -> None:
         print(f"{series:<14} {figures}  {chosen['model']:<15} {ratio:>6.3f} {chosen['mase']:>5.2f}")
     if len(payload["series"]) > 1:
         print(
-            f"{'all series':<14} {totals['naive']:>10.2f} {'':>10} {'':>10}  {'(sum of MAE)':<15} "
+            f"{'all series':<14} {totals['naive']:>10.2f} {'':>10} {'':>10} {'':>10}  {'(sum of MAE)':<15} "
             f"{totals['chosen'] / totals['naive']:>6.3f}"
         )
     print(f"series at or below 0.8 x seasonal naive: {met} of {len(payload['series'])}")

@@ -47,7 +47,7 @@ def test_forecast_by_category_backtests_and_stores(ws: Workspace, tmp_path: Path
     assert books_week == pytest.approx(20 * WEEKDAY.mean() * 14, rel=0.15)
     for series in ("books", "toys"):
         rows = [row for row in payload["backtest"] if row["series"] == series]
-        assert {row["model"] for row in rows} == {"seasonal_naive", "ets", "theta"}
+        assert {row["model"] for row in rows} == {"seasonal_naive", "ets", "theta", "ets_theta"}
         assert sum(row["chosen"] for row in rows) == 1 and all(row["windows"] == 4 for row in rows)
         chosen = next(row for row in rows if row["chosen"])
         assert chosen["mae"] == min(row["mae"] for row in rows)

@@ -75,7 +75,7 @@ def forecast_command(
 ) -> None:
     """Forecast daily orders, units, revenue or sessions per series, with 95% prediction intervals.
 
-    Each series gets the model (seasonal naive, Holt-Winters ETS or Theta) with the lowest error in a
+    Each series gets the model (seasonal naive, Holt-Winters ETS, Theta or their mean) with the lowest error in a
     rolling-origin backtest of 4 windows of the horizon; the forecasts are stored for `monitor run` to score.
 
     Example: shopctl forecast --metric revenue --by category --horizon 28d --json

@@ -9,7 +9,7 @@ from typing import Any
 
 import numpy as np
 
-from engine.forecast.models import MODELS, SEASON, make_model
+from engine.forecast.models import COMBINATIONS, MODELS, SEASON, Forecast, combine, make_model
 
 MIN_TRAIN_DAYS = 28  # four weeks before the first origin: two to start the seasonal states, two to learn
 MIN_WINDOWS = 2
@@ -91,14 +91,23 @@ def backtest(
         origin = n - back * horizon
         train, actual = y[:origin], y[origin : origin + horizon]
         scale = _scale(train)
+        forecasts: dict[str, Forecast] = {}
         for name in models:
             if name in failed:
                 continue
+            members = COMBINATIONS.get(name)
             try:
-                forecast = make_model(name).fit(train).predict(horizon, level)
+                if members is None:
+                    forecast = make_model(name).fit(train).predict(horizon, level)
+                elif all(member in forecasts for member in members):
+                    # a combination of models already fitted on this window: no second fit
+                    forecast = combine([forecasts[member] for member in members])
+                else:
+                    raise ValueError(f"a member of {name} could not be fitted")
             except (ValueError, FloatingPointError, np.linalg.LinAlgError) as error:
                 failed[name] = str(error)
                 continue
+            forecasts[name] = forecast
             value = np.maximum(forecast.value, 0.0)
             error_abs = np.abs(actual - value)
             errors[name].append(error_abs)
