@@ -9,11 +9,9 @@ CDNOW: the master file is in the `lifetimes` wheel (not a dependency; fetch it o
     pip download lifetimes --no-deps -d /tmp/lt && unzip -o -q /tmp/lt/Lifetimes-*.whl -d /tmp/lt/x
     python bench/bench_forecast.py --cdnow /tmp/lt/x/lifetimes/datasets/CDNOW_master.txt
 
-The file is whitespace-separated with a leading space, which the readers do not split; the script rewrites it as
-CSV in a temporary folder and ingests it with the `transactions` preset:
+It is ingested as it is, whitespace-separated, with the `transactions` preset:
 
-    awk 'BEGIN{OFS=","} {$1=$1; print}' CDNOW_master.txt > cdnow.csv
-    shopctl ingest cdnow.csv --preset transactions --column price=dollar_value --column quantity=number_of_cds
+    shopctl ingest CDNOW_master.txt --preset transactions
 
 Without --cdnow only the simulator cases run (200 days, seed 7, 1,500 sessions a day).
 """
@@ -81,18 +79,9 @@ def main() -> None:
     os.environ.setdefault("SHOPCTL_USER", "bench")
     try:
         if args.cdnow:
-            csv = work / "cdnow.csv"
-            with args.cdnow.open() as source, csv.open("w") as target:
-                for line in source:
-                    target.write(",".join(line.split()) + "\n")
             shop = work / "cdnow"
             _run(["init", str(shop)])
-            _run(
-                [
-                    "ingest", "-w", str(shop), str(csv), "--preset", "transactions",
-                    "--column", "price=dollar_value", "--column", "quantity=number_of_cds",
-                ]
-            )  # fmt: skip
+            _run(["ingest", "-w", str(shop), str(args.cdnow), "--preset", "transactions"])
             _table("CDNOW daily revenue", ["forecast", "-w", str(shop), "--metric", "revenue", "--json"])
         shop = work / "sim"
         events = work / "events.parquet"

@@ -8,7 +8,7 @@ from typing import Annotated, Any
 import typer
 
 from console.cli.common import JsonOption, WorkspaceOption, emit, guarded, info, out, workspace_from
-from engine.durations import parse_days
+from engine.infra.durations import parse_days
 
 METRICS_HELP = "orders, units, revenue or sessions"
 

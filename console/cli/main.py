@@ -62,6 +62,7 @@ COMMAND_MODULES = (
     "monitor",  # monitor, alerts, report
     "daemon",  # daemon, retrain
     "tui",  # tui
+    "segments",  # segments build, show
     "forecast",  # forecast
 )
 

@@ -18,7 +18,7 @@ from console.cli.common import (
     progress,
     workspace_from,
 )
-from engine.durations import parse_days
+from engine.infra.durations import parse_days
 
 
 @guarded
@@ -70,7 +70,7 @@ def train_command(
     Example: shopctl train shoppers --table online_shoppers_intention.csv --target Revenue
     """
     from engine.clock import operator
-    from engine.train_run import train_and_register  # polars, numpy: loaded when it runs
+    from engine.train.run import train_and_register  # polars, numpy: loaded when it runs
 
     ws = workspace_from(workspace)
     model_name = name or task

@@ -25,6 +25,7 @@ from console.tui.screens.jobs import JobsScreen
 from console.tui.screens.kpis import KpisScreen
 from console.tui.screens.models import ModelsScreen
 from console.tui.screens.overview import OverviewScreen
+from console.tui.screens.segments import SegmentsScreen
 from console.tui.screens.too_small import MIN_HEIGHT, MIN_WIDTH, TooSmallScreen
 from console.tui.widgets.vim_table import VimTable
 from engine.config import Settings
@@ -38,6 +39,7 @@ SCREEN_CLASSES: dict[str, type[ConsoleScreen]] = {
     "alerts": AlertsScreen,
     "models": ModelsScreen,
     "jobs": JobsScreen,
+    "segments": SegmentsScreen,
     "forecast": ForecastScreen,  # no key or tab yet: ctrl+p "screen: forecast"
 }
 # Palette commands, "noun: verb": (title, help, screen, screen action).

@@ -24,6 +24,7 @@ CLI_EQUIVALENTS: dict[str, str] = {
     "model_promote": "shopctl models promote NAME VERSION --why TEXT",
     "model_rollback": "shopctl models rollback NAME --why TEXT",
     "job_run_now": "shopctl daemon run-now JOB --no-wait",
+    "segments": "shopctl segments show",
 }
 
 APP_BINDINGS = [
@@ -37,6 +38,7 @@ APP_BINDINGS = [
     Binding("f1,question_mark", "help", "Help", id="help"),
     Binding("ctrl+p", "command_palette", "Commands", show=False, id="command_palette"),
     Binding("q", "quit", "Quit", id="quit"),
+    Binding("f8,7", "show_mode('segments')", "Segments", show=False, id="segments"),
 ]
 
 

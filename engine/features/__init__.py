@@ -1,13 +1,13 @@
 """Point-in-time feature tables built from the event store: sessions (conversion) and users (repurchase, spend).
 
-Everything here loads on first use (engine.lazy): polars is not imported with the package.
+Everything here loads on first use (engine.infra.lazy): polars is not imported with the package.
 """
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from engine.lazy import lazy_attributes
+from engine.infra.lazy import lazy_attributes
 
 if TYPE_CHECKING:
     from engine.features.build import build_features

@@ -16,12 +16,12 @@ from typing import Any
 
 import polars as pl
 
-from engine.atomic import atomic_write_json, atomic_write_with
 from engine.errors import InputError
 from engine.events import event_span
 from engine.features.sessions import session_spec
 from engine.features.users import as_utc_datetime, user_features, user_spec
 from engine.features.windows import write_session_table
+from engine.infra.atomic import atomic_write_json, atomic_write_with
 from engine.workspace import Workspace
 
 SESSIONS_FILE = "sessions.parquet"

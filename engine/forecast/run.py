@@ -13,7 +13,6 @@ from typing import Any
 import numpy as np
 import polars as pl
 
-from engine.atomic import atomic_write_with
 from engine.clock import now_text
 from engine.errors import InputError
 from engine.forecast.backtest import MIN_DAYS, backtest
@@ -25,6 +24,7 @@ from engine.forecast.series import (
     last_complete_day,
     newest_event_time,
 )
+from engine.infra.atomic import atomic_write_with
 from engine.store.db import open_store
 from engine.store.forecasts import save_forecast
 from engine.workspace import Workspace

@@ -21,8 +21,8 @@ import numpy as np
 import polars as pl
 
 from engine.errors import InputError
-from engine.frame_writer import sink_frames
-from engine.prefetch import read_ahead
+from engine.infra.frame_writer import sink_frames
+from engine.infra.prefetch import read_ahead
 from engine.scoring import FORMATS
 from engine.scoring.model import ScoringModel, load_model
 from engine.workspace import Workspace

@@ -123,7 +123,22 @@ MIGRATIONS: list[str] = [
     );
     CREATE INDEX outbox_due ON outbox (next_attempt);
     """,
-    # 3: demand forecasts (`shopctl forecast`): one run per metric, split, as-of day and horizon (a re-run
+    # 3: one row per customer-segment build (`shopctl segments build`), keyed by its as-of moment; the
+    # summary holds the segment counts and cluster profiles that monitoring and the TUI compare over builds.
+    """
+    CREATE TABLE segment_builds (
+        id INTEGER PRIMARY KEY,
+        as_of TEXT NOT NULL UNIQUE,              -- ISO-8601 UTC: events strictly before it were used
+        built TEXT NOT NULL,
+        fingerprint TEXT NOT NULL,               -- sha256 of the segment table: same data, same build
+        users INTEGER NOT NULL,
+        orders INTEGER NOT NULL,
+        revenue REAL NOT NULL,
+        clusters INTEGER NOT NULL,
+        summary_json TEXT NOT NULL DEFAULT '{}'
+    );
+    """,
+    # 4: demand forecasts (`shopctl forecast`): one run per metric, split, as-of day and horizon (a re-run
     # replaces it), its backtest, and a point per series and day with its prediction interval.
     """
     CREATE TABLE forecast_runs (
