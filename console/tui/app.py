@@ -19,6 +19,7 @@ from console.tui.messages import ActionDone, DataLoaded
 from console.tui.screens.alerts import AlertsScreen
 from console.tui.screens.base import ConsoleScreen
 from console.tui.screens.drift import DriftScreen
+from console.tui.screens.forecast import ForecastScreen
 from console.tui.screens.funnel import FunnelScreen
 from console.tui.screens.help import HelpScreen
 from console.tui.screens.jobs import JobsScreen
@@ -41,6 +42,7 @@ SCREEN_CLASSES: dict[str, type[ConsoleScreen]] = {
     "jobs": JobsScreen,
     "segments": SegmentsScreen,
     "funnel": FunnelScreen,
+    "forecast": ForecastScreen,
 }
 # Palette commands, "noun: verb": (title, help, screen, screen action).
 PALETTE_ACTIONS = (

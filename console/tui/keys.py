@@ -26,6 +26,7 @@ CLI_EQUIVALENTS: dict[str, str] = {
     "job_run_now": "shopctl daemon run-now JOB --no-wait",
     "segments": "shopctl segments show",
     "funnel": "shopctl funnel --compare-to previous",
+    "forecast": "shopctl forecast --by category",
 }
 
 APP_BINDINGS = [
@@ -37,6 +38,7 @@ APP_BINDINGS = [
     Binding("f7,6", "show_mode('jobs')", "Jobs", show=False, id="jobs"),
     Binding("f8,7", "show_mode('segments')", "Segments", show=False, id="segments"),
     Binding("f9,8", "show_mode('funnel')", "Funnel", show=False, id="funnel"),
+    Binding("f10,9", "show_mode('forecast')", "Forecast", show=False, id="forecast"),
     Binding("ctrl+r", "refresh", "Refresh", show=False, id="refresh"),
     Binding("f1,question_mark", "help", "Help", id="help"),
     Binding("ctrl+p", "command_palette", "Commands", show=False, id="command_palette"),

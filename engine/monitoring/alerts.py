@@ -111,6 +111,15 @@ DEFAULT_RULES: tuple[dict[str, Any], ...] = (
         "test": "status",
         "severity": "warning",
     },
+    # A stored forecast's actuals outside its 95% interval three days running (`shopctl forecast`).
+    {
+        "name": "forecast-interval",
+        "check": "forecast",
+        "metric": "outside_days:*",
+        "op": ">=",
+        "threshold": 3,
+        "severity": "warning",
+    },
 )
 
 

@@ -632,6 +632,9 @@ def _check_events(
     counts = kpis.segment_counts(sessions, segments, monitor.funnel)
     checked.rows += kpis.kpi_metrics(counts, monitor, len(baselines), flagged_baselines(store, baselines))
     checked.rows += segment_mix_rows(store)  # the newest customer-segment build against the one before
+    from engine.forecast.scoring import forecast_rows  # stored forecasts against the actuals landed since
+
+    checked.rows += forecast_rows(store, events, current.end)
     if not names:
         return checked
     table = _session_table(ws, events, current)

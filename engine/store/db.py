@@ -138,6 +138,32 @@ MIGRATIONS: list[str] = [
         summary_json TEXT NOT NULL DEFAULT '{}'
     );
     """,
+    # 4: demand forecasts (`shopctl forecast`): one run per metric, split, as-of day and horizon (a re-run
+    # replaces it), its backtest, and a point per series and day with its prediction interval.
+    """
+    CREATE TABLE forecast_runs (
+        id INTEGER PRIMARY KEY,
+        metric TEXT NOT NULL,                    -- orders | units | revenue | sessions
+        by_column TEXT NOT NULL DEFAULT '',      -- '' for the shop's total, else the column split by
+        as_of TEXT NOT NULL,                     -- YYYY-MM-DD, the last day of actuals used
+        horizon_days INTEGER NOT NULL,
+        level REAL NOT NULL,                     -- interval coverage, e.g. 0.95
+        created TEXT NOT NULL,
+        created_by TEXT NOT NULL DEFAULT '',
+        backtest_json TEXT NOT NULL DEFAULT '[]',
+        UNIQUE (metric, by_column, as_of, horizon_days)
+    );
+    CREATE TABLE forecast_points (
+        run_id INTEGER NOT NULL REFERENCES forecast_runs(id) ON DELETE CASCADE,
+        series TEXT NOT NULL,
+        day TEXT NOT NULL,                       -- YYYY-MM-DD
+        model TEXT NOT NULL,
+        value REAL NOT NULL,
+        lower REAL NOT NULL,
+        upper REAL NOT NULL,
+        PRIMARY KEY (run_id, series, day)
+    );
+    """,
 ]
 
 

@@ -16,7 +16,7 @@ SCREENS = (
     ("jobs", "Jobs"),
 )
 # Screens reached by key and palette that get a tab while open (the row above is full at 80 columns).
-EXTRA_SCREENS = {"segments": "Segments", "funnel": "Funnel"}
+EXTRA_SCREENS = {"segments": "Segments", "funnel": "Funnel", "forecast": "Forecast"}
 
 
 class NavBar(Static):
