@@ -268,7 +268,9 @@ def _iforest_trees(detector: Any) -> dict[str, list[Any]]:
     """TreeEnsembleRegressor attributes whose SUM is the mean path length E[h(x)] over the forest's trees."""
     columns: dict[str, list[np.ndarray]] = {}
     trees = len(detector.estimators_)
-    for tree_id, (estimator, features) in enumerate(zip(detector.estimators_, detector.estimators_features_)):
+    for tree_id, (estimator, features) in enumerate(
+        zip(detector.estimators_, detector.estimators_features_, strict=True)
+    ):
         tree = estimator.tree_
         nodes = tree.node_count
         left, right = tree.children_left, tree.children_right

@@ -9,11 +9,15 @@ The dimension columns (channel, device, country) are carried for monitoring segm
 from __future__ import annotations
 
 from collections.abc import Iterable
+from typing import TYPE_CHECKING, Any
 
 import polars as pl
 
 from engine.features.history import purchase_value
 from engine.spec import TableSpec
+
+if TYPE_CHECKING:
+    from engine.workspace import Workspace
 
 ORDER_NUMERIC = (
     "value",
@@ -219,3 +223,27 @@ def order_features(
         "device_new",
         "country_new",
     ).sort("order_time", "order_id")
+
+
+ORDERS_FILE = "orders.parquet"
+
+
+def write_order_table(
+    ws: Workspace, known: pl.LazyFrame, dimensions: Iterable[str], common: dict[str, Any]
+) -> dict[str, Any]:
+    """Write data/features/orders.parquet and orders.meta.json (atomically); the summary `features build` prints."""
+    from engine.atomic import atomic_write_json, atomic_write_with
+
+    dimensions = list(dimensions)
+    path = ws.features_dir / ORDERS_FILE
+    table = order_features(known, dimensions).collect()
+    atomic_write_with(path, lambda target: table.write_parquet(target, compression="zstd", statistics=True))
+    meta = common | {
+        "table": "orders",
+        "rows": table.height,
+        "users": table["user_id"].n_unique(),
+        "spec": order_spec(dimensions).to_dict(),
+    }
+    meta_file = path.with_suffix(".meta.json")
+    atomic_write_json(meta_file, meta)
+    return {"path": str(path), "meta": str(meta_file)} | meta

@@ -18,7 +18,6 @@ from typing import Any
 import numpy as np
 import polars as pl
 
-
 KINDS = ("card_testing", "account_takeover", "bulk_quantity")
 # Fraudulent orders per usual order from the change day on, and how they split between the kinds.
 FRAUD_SHARE = 0.05
