@@ -2,7 +2,7 @@
 
 A separate layer over the simulated event frame (it only reads products, prices and users from it), so the base
 shop's process is unchanged. From the change day on, three kinds of fraud arrive, about FRAUD_SHARE of the
-shop's usual orders in all:
+shop's usual orders in all (at least MIN_BURSTS_PER_DAY bursts and MIN_ORDERS_PER_DAY of the other kinds):
 - card testing: bursts of 4-9 small orders (the cheapest products, one item) from accounts created minutes before,
   each order its own short session, all within about half an hour;
 - account takeover: a high-value first order (3-6 of the dearest products) from an existing account that never
@@ -24,6 +24,9 @@ FRAUD_SHARE = 0.05
 KIND_SHARE = {"card_testing": 0.5, "account_takeover": 0.25, "bulk_quantity": 0.25}
 FOREIGN_COUNTRIES = ("BR", "NG", "US", "RU", "IN")
 SECOND_US = 1_000_000
+# Least events of each kind per day, so a small shop's scenario still has some of every kind.
+MIN_BURSTS_PER_DAY = 0.25
+MIN_ORDERS_PER_DAY = 0.5
 
 
 def day_start(day: date) -> datetime:
@@ -167,7 +170,7 @@ def add_order_fraud(
     expected = usual_orders_per_day * FRAUD_SHARE
     for day in range(days):
         # card testing: bursts of small orders from one fresh account
-        bursts = rng.poisson(expected * KIND_SHARE["card_testing"] / 6.5)
+        bursts = rng.poisson(max(MIN_BURSTS_PER_DAY, expected * KIND_SHARE["card_testing"] / 6.5))
         for _ in range(bursts):
             new_accounts += 1
             user = f"fu{new_accounts:05d}"
@@ -181,7 +184,7 @@ def add_order_fraud(
                 )
                 truth_orders["card_testing"].append(order)
         # account takeover: a dear first order at night from a country the account never used
-        for _ in range(rng.poisson(expected * KIND_SHARE["account_takeover"])):
+        for _ in range(rng.poisson(max(MIN_ORDERS_PER_DAY, expected * KIND_SHARE["account_takeover"]))):
             candidates = [row for row in browsers.rows() if row[0] not in taken]
             if not candidates:
                 break
@@ -198,7 +201,7 @@ def add_order_fraud(
             )
             truth_orders["account_takeover"].append(order)
         # bulk: one product in a large quantity from a new account
-        for _ in range(rng.poisson(expected * KIND_SHARE["bulk_quantity"])):
+        for _ in range(rng.poisson(max(MIN_ORDERS_PER_DAY, expected * KIND_SHARE["bulk_quantity"]))):
             new_accounts += 1
             product, category, price = products.row(int(rng.integers(products.height)))
             order = builder.order(
