@@ -255,3 +255,39 @@ def test_retrain_skips_order_risk_with_a_reason() -> None:
     metadata = {"spec": order_spec().to_dict(), "source": {"task": "order_risk"}, "kind": "order_risk"}
     reason = unsupported_reason("order_risk", metadata)
     assert reason is not None and "order_risk" in reason and "shopctl train order_risk" in reason
+
+
+def test_monitor_flags_a_jump_in_risky_orders(shop: Workspace) -> None:
+    from engine.events import scan_events
+    from engine.monitoring.order_risk import order_risk_rows
+    from engine.monitoring.windows import Window
+
+    assert (
+        order_risk_rows(init_workspace(shop.root.parent / "empty")[0], scan_events(shop), *_windows())[0]
+        == []
+    )
+    if "order_risk" not in Registry(shop).names():
+        assert runner.invoke(app, ["train", "order_risk", "-w", str(shop.root)]).exit_code == 0
+    current, baselines, dimensions = _windows()
+    rows, infos = order_risk_rows(shop, scan_events(shop), current, baselines, dimensions)
+    overall = next(row for row in rows if row["scope"] == "overall")
+    assert overall["check_name"] == "order_risk" and overall["metric"] == "flagged_share"
+    assert overall["value"] > overall["upper"] and overall["status"] in {"warning", "critical"}
+    assert (
+        any(row["scope"].startswith("segment:country=") for row in rows) and infos[0]["name"] == "order_risk"
+    )
+    quiet, _ = order_risk_rows(
+        shop, scan_events(shop), baselines[0], [Window(START, START + timedelta(days=4))], dimensions
+    )
+    assert next(row for row in quiet if row["scope"] == "overall")["status"] == "ok"
+
+
+START = datetime(2026, 3, 1, tzinfo=UTC)
+
+
+def _windows() -> tuple[object, list, list[str]]:
+    from engine.monitoring.windows import Window
+
+    fraud = Window(START + timedelta(days=17), START + timedelta(days=24))  # the scenario starts on day 16
+    clean = Window(START + timedelta(days=5), START + timedelta(days=12))
+    return fraud, [clean], ["channel", "device", "country"]

@@ -56,7 +56,13 @@ def _champions(ws: Workspace) -> list[str]:
     except ImportError:  # registry not installed in this build: data and KPI checks only
         return []
     registry = Registry(ws)
-    return [name for name in registry.names() if registry.champion(name) is not None]
+    return [
+        name
+        for name in registry.names()
+        if registry.champion(name) is not None
+        and registry.get(name).metadata.get("kind")
+        != "order_risk"  # engine/monitoring/order_risk.py checks it
+    ]
 
 
 def _metric_row(check: str, metric: str, scope: str, value: Any, model: str, **fields: Any) -> dict[str, Any]:
@@ -630,6 +636,12 @@ def _check_events(
     sessions = kpis.session_frame(scoped, [current, *baselines], segments, monitor.funnel, history)
     counts = kpis.segment_counts(sessions, segments, monitor.funnel)
     checked.rows += kpis.kpi_metrics(counts, monitor, len(baselines), flagged_baselines(store, baselines))
+    from engine.monitoring.order_risk import order_risk_rows  # share of orders above an order-risk threshold
+
+    try:
+        checked.rows += order_risk_rows(ws, events, current, baselines, dimensions)[0]
+    except ShopctlError as error:
+        checked.errors.append(f"order risk: {error}")
     if not names:
         return checked
     table = _session_table(ws, events, current)
