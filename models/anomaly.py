@@ -236,7 +236,7 @@ def ecod_onnx(detector: ECOD, spec: TableSpec) -> bytes:
         aggregate_function="SUM",
         post_transform="NONE",
         name="ecod_tails",
-        **_ecod_trees(detector),
+        **_ecod_trees(detector),  # type: ignore[arg-type]
     )
     axes = numpy_helper.from_array(np.array([1], dtype=np.int64), "max_axes")
     reduce = helper.make_node(
@@ -317,7 +317,7 @@ def iforest_onnx(detector: Any, spec: TableSpec) -> bytes:
         aggregate_function="SUM",
         post_transform="NONE",
         name="iforest_paths",
-        **_iforest_trees(detector),
+        **_iforest_trees(detector),  # type: ignore[arg-type]
     )
     scale = -1.0 / float(_average_path_length(np.array([detector.max_samples_]))[0])
     constants = [

@@ -72,6 +72,10 @@ def _row(name: str, scope: str, flagged: int, orders: int, expected: float, deta
     }
 
 
+def _share(frame: pl.DataFrame) -> float:
+    return float(frame["_flagged"].sum()) / frame.height if frame.height else 0.0
+
+
 def order_risk_rows(
     ws: Workspace,
     events: pl.LazyFrame,
@@ -96,7 +100,7 @@ def order_risk_rows(
     infos: list[dict[str, Any]] = []
     for name in names:
         model = load_model(ws, name)
-        threshold = float(model.threshold)
+        threshold = float(model.threshold or 0.0)
         review_rate = float(model.metadata.get("review_rate") or 0.01)
         flagged = model.predict(orders) > threshold if orders.height else np.zeros(0, dtype=bool)
         scored = orders.with_columns(pl.Series("_flagged", flagged))
@@ -106,7 +110,7 @@ def order_risk_rows(
 
         now = window_of(scored, current)
         past = pl.concat([window_of(scored, window) for window in baselines]) if baselines else scored.head(0)
-        expected = float(past["_flagged"].mean()) if past.height else review_rate
+        expected = _share(past) if past.height else review_rate
         detail = {"threshold": threshold, "review_rate": review_rate, "baseline_orders": past.height}
         rows.append(_row(name, "overall", int(now["_flagged"].sum()), now.height, expected, detail))
         for dimension in dimensions:
@@ -117,9 +121,7 @@ def order_risk_rows(
                 if key is None:
                     continue
                 base = past.filter(pl.col(dimension) == key)
-                segment_expected = (
-                    float(base["_flagged"].mean()) if base.height >= MIN_SEGMENT_ORDERS else expected
-                )
+                segment_expected = _share(base) if base.height >= MIN_SEGMENT_ORDERS else expected
                 rows.append(
                     _row(
                         name,

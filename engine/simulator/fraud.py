@@ -100,7 +100,7 @@ class _Builder:
         events.append(("checkout", None, None, None))
         for product, category, price, quantity in lines:
             events.append(("purchase", (product, category, price), quantity, order))
-        for event_type, item, quantity, order_id in events:
+        for event_type, item, line_quantity, order_id in events:
             moment += int(rng.exponential(12.0) * SECOND_US) + SECOND_US
             self.rows["event_time"].append(moment)
             self.rows["event_type"].append(event_type)
@@ -110,7 +110,7 @@ class _Builder:
             self.rows["category"].append(item[1] if item else None)
             self.rows["order_id"].append(order_id)
             self.rows["price"].append(item[2] if item else None)
-            self.rows["quantity"].append(quantity)
+            self.rows["quantity"].append(line_quantity)
             self.rows["channel"].append(channel)
             self.rows["device"].append(device)
             self.rows["country"].append(country)
@@ -137,9 +137,9 @@ def add_order_fraud(
     change_time = day_start(change)
     days = (end - change).days + 1
     purchases = events.filter(pl.col("event_type") == "purchase")
-    usual_orders_per_day = purchases["order_id"].n_unique() / max(
-        1, (events["event_time"].max() - events["event_time"].min()).days + 1
-    )
+    first_event: datetime = events["event_time"].min()  # type: ignore[assignment]
+    last_event: datetime = events["event_time"].max()  # type: ignore[assignment]
+    usual_orders_per_day = purchases["order_id"].n_unique() / max(1, (last_event - first_event).days + 1)
     products = (
         events.filter(pl.col("product_id").is_not_null() & pl.col("price").is_not_null())
         .group_by("product_id")
