@@ -27,7 +27,7 @@ def train_command(
         str,
         typer.Argument(
             metavar="TASK|NAME",
-            help="Task (conversion, repurchase, churn, spend), or the model name when --table is given.",
+            help="Task (conversion, repurchase, churn, spend, order_risk), or the model name when --table is given.",
             show_default=False,
         ),
     ],
