@@ -22,7 +22,6 @@ import polars as pl
 
 from engine.errors import InputError, IntegrityError
 from engine.features.orders import ORDERS_FILE, order_features, order_spec
-from engine.spec import TableSpec
 from engine.workspace import Workspace
 
 ORDER_RISK_TASK = "order_risk"
@@ -283,8 +282,3 @@ def train_order_risk(
             "source": source,
         }
     )
-
-
-def order_risk_spec(metadata: dict[str, Any]) -> TableSpec:
-    """The TableSpec of a registered order-risk version."""
-    return TableSpec.from_dict(metadata.get("spec") or {})

@@ -86,11 +86,6 @@ class ECOD:
         auto = np.where(self.left_tail_, left, right)
         return np.maximum(np.maximum(left.sum(axis=1), right.sum(axis=1)), auto.sum(axis=1))
 
-    def explain(self, features: np.ndarray) -> np.ndarray:
-        """Per row and feature, the tail score the auto sum reads: which features make a row unusual."""
-        left, right = self.tail_scores(features)
-        return np.maximum(left, right)
-
 
 def fit_detector(name: str, features: np.ndarray, seed: int) -> Any:
     """A fitted detector by name, on the rows of features."""
