@@ -306,6 +306,11 @@ class UIConfig(Section):
     mouse: bool = True
 
 
+class OrderRiskConfig(Section):
+    review_rate: float = Field(0.01, gt=0, lt=1)
+    detector: Literal["isolation_forest", "ecod"] = "ecod"
+
+
 class Settings(Section):
     schema_: SchemaConfig = Field(default_factory=SchemaConfig, alias="schema")
     privacy: PrivacyConfig = Field(default_factory=PrivacyConfig)
@@ -318,6 +323,7 @@ class Settings(Section):
     retrain: RetrainConfig = Field(default_factory=RetrainConfig)
     ui: UIConfig = Field(default_factory=UIConfig)
     keymap: dict[str, str] = Field(default_factory=dict)
+    order_risk: OrderRiskConfig = Field(default_factory=OrderRiskConfig)
 
     model_config = ConfigDict(extra="forbid", populate_by_name=True)
 

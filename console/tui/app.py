@@ -225,9 +225,18 @@ class ShopctlApp(ActionsMixin, App[None]):
             )
         for title, help_text, mode, action in PALETTE_ACTIONS:
             yield SystemCommand(title, help_text, lambda m=mode, a=action: self.run_on_screen(m, a))
+        yield SystemCommand(
+            "orders: risk", "The riskiest recent orders and the flagged share", self.show_order_risk
+        )
         yield SystemCommand("console: refresh", "Read the store now", self.refresh_data)
         yield SystemCommand("console: help", "List every key and its CLI equivalent", self.action_help)
         yield from super().get_system_commands(screen)
+
+    def show_order_risk(self) -> None:
+        """Open the order-risk screen (console/tui/screens/order_risk.py) over the current one."""
+        from console.tui.screens.order_risk import OrderRiskScreen
+
+        self.push_screen(OrderRiskScreen(self.workspace))
 
     def run_on_screen(self, mode: str, action: str) -> None:
         """Open a screen, then run one of its actions on the row under its cursor."""

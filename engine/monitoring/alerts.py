@@ -88,6 +88,13 @@ DEFAULT_RULES: tuple[dict[str, Any], ...] = (
     },
     {"name": "volume", "check": "quality", "metric": "volume", "test": "anomaly", "severity": "warning"},
     {
+        "name": "order-risk",
+        "check": "order_risk",
+        "metric": "flagged_share",
+        "test": "status",
+        "severity": "warning",
+    },
+    {
         "name": "quarantine-rate",
         "check": "quality",
         "metric": "quarantine_rate",

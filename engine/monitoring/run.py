@@ -57,7 +57,13 @@ def _champions(ws: Workspace) -> list[str]:
     except ImportError:  # registry not installed in this build: data and KPI checks only
         return []
     registry = Registry(ws)
-    return [name for name in registry.names() if registry.champion(name) is not None]
+    return [
+        name
+        for name in registry.names()
+        if registry.champion(name) is not None
+        and registry.get(name).metadata.get("kind")
+        != "order_risk"  # engine/monitoring/order_risk.py checks it
+    ]
 
 
 def _metric_row(check: str, metric: str, scope: str, value: Any, model: str, **fields: Any) -> dict[str, Any]:
@@ -635,6 +641,13 @@ def _check_events(
     from engine.forecast.scoring import forecast_rows  # stored forecasts against the actuals landed since
 
     checked.rows += forecast_rows(store, events, current.end)
+
+    from engine.monitoring.order_risk import order_risk_rows  # share of orders above an order-risk threshold
+
+    try:
+        checked.rows += order_risk_rows(ws, events, current, baselines, dimensions)[0]
+    except ShopctlError as error:
+        checked.errors.append(f"order risk: {error}")
     if not names:
         return checked
     table = _session_table(ws, events, current)

@@ -244,6 +244,13 @@ def score_file(
     # stdin has no name to read a format from: --format then names the input format too (else it is sniffed).
     source = _open_source(model, str(input), fmt if str(input) == STDIO else None, chunk_rows)
     model.check_schema(source.schema, source.name)
+    required = [str(column) for column in model.metadata.get("required_columns") or ()]
+    absent = [column for column in required if column not in source.schema]
+    if absent:  # e.g. an order-risk score is useless without the order it belongs to
+        raise InputError(
+            f"{source.name}: no column {', '.join(map(repr, absent))}; model {model.label} keeps it beside "
+            "each score (build the table with `shopctl features build`)"
+        )
     keep = list(keep) if keep is not None else _id_columns(model, source.schema)
     unknown = [column for column in keep if column not in source.schema]
     if unknown:

@@ -6,7 +6,15 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 
-SCENARIOS = ("stable", "traffic_shift", "price_change", "checkout_outage", "payment_failure", "tracking_bug")
+SCENARIOS = (
+    "stable",
+    "traffic_shift",
+    "price_change",
+    "checkout_outage",
+    "payment_failure",
+    "tracking_bug",
+    "order_fraud",
+)
 
 
 @dataclass(frozen=True)
@@ -30,6 +38,7 @@ SCENARIO_SETTINGS = {
     "checkout_outage": Scenario("checkout_outage", outage_device="mobile", outage_keep=0.08),
     "payment_failure": Scenario("payment_failure", outage_device="all", outage_keep=0.45, outage_days=14),
     "tracking_bug": Scenario("tracking_bug", dropped_event_type="cart"),
+    "order_fraud": Scenario("order_fraud"),  # a layer over the stable shop: engine/simulator/fraud.py
 }
 
 
@@ -52,6 +61,10 @@ def describe(scenario: Scenario, change: date | None) -> dict[str, Any]:
         "change_day": change.isoformat(),
         "change_time": day_start(change).isoformat().replace("+00:00", "Z"),
     }
+    if scenario.name == "order_fraud":
+        from engine.simulator.fraud import describe_fraud
+
+        return describe_fraud(change)
     if scenario.name == "traffic_shift":
         return when | {
             "segment": {"channel": "social", "device": "mobile", "visitor_type": "new"},

@@ -94,6 +94,11 @@ def simulate(
         drop_type=settings.dropped_event_type,
         drop_from_us=None if change_index is None else change_index * DAY_US,
     )
+    fraud_truth: dict[str, Any] = {}
+    if scenario == "order_fraud" and change is not None:
+        from engine.simulator.fraud import add_order_fraud
+
+        events, fraud_truth = add_order_fraud(events, seed=seed, change=change, end=last_day)
     truth: dict[str, Any] = {
         "scenario": scenario,
         "seed": seed,
@@ -105,6 +110,7 @@ def simulate(
         "last_event": _iso(events["event_time"].max()),
     }
     truth |= describe(settings, change)
+    truth |= fraud_truth
     truth["counts"] = {
         "events": events.height,
         "sessions": int(len(sessions["start"])),
