@@ -85,7 +85,7 @@ def train_command(
             state["done"] = done
 
         if task == "order_risk":  # its own trainer: detectors, and classifiers when --target labels the table
-            from engine.order_risk import train_order_risk
+            from engine.train.order_risk import train_order_risk
 
             payload = train_order_risk(
                 ws,

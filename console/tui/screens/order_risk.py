@@ -1,7 +1,7 @@
 """Order risk: the riskiest recent orders (id, user, value, score, why) and the flagged share per monitor window.
 
 Opened from the palette ("orders: risk"); Escape goes back. The data loads on a thread worker
-(engine.order_risk_view.load_order_risk), never on the UI thread.
+(engine.dashboard.order_risk.load_order_risk), never on the UI thread.
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from textual.screen import Screen
 from textual.widgets import Footer, Static
 
 from console.tui.widgets.vim_table import VimTable
-from engine.order_risk_view import OrderRiskView, ShareRow
+from engine.dashboard.order_risk import OrderRiskView, ShareRow
 
 BAR_WIDTH = 20
 
@@ -56,7 +56,7 @@ class OrderRiskScreen(Screen[None]):
 
     @work(thread=True, exclusive=True, exit_on_error=False, group="order-risk")
     def load(self) -> None:
-        from engine.order_risk_view import load_order_risk
+        from engine.dashboard.order_risk import load_order_risk
 
         view = load_order_risk(self.workspace)
         self.app.call_from_thread(self.show_view, view)
