@@ -187,6 +187,12 @@ NEEDS_WORKSPACE: dict[str, list[str]] = {
     "config show": ["config", "show"],
     "config check": ["config", "check"],
     "tui": ["tui"],
+    "segments build": ["segments", "build"],
+    "segments show": ["segments", "show"],
+    "funnel": ["funnel"],
+    "paths": ["paths"],
+    "basket rules": ["basket", "rules"],
+    "forecast": ["forecast"],
 }
 # Commands that make their own folder or need none.
 NO_WORKSPACE_NEEDED = {"init", "demo", "simulate"}

@@ -8,8 +8,6 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 
-from engine.forecast.scoring import score_run
-from engine.forecast.series import daily_series, last_complete_day, newest_event_time
 from engine.store.db import open_store
 from engine.store.forecasts import forecast_points, list_forecast_runs
 from engine.workspace import Workspace
@@ -55,7 +53,10 @@ class ForecastView:
 
 def load_forecast_view(ws: Workspace, now: datetime | None = None) -> ForecastView | None:
     """The newest stored forecast run with its actuals; None when `shopctl forecast` has not run yet."""
+    # polars comes with these: imported here, on the screen's worker, so opening the console stays light
     from engine.events import scan_events
+    from engine.forecast.scoring import score_run
+    from engine.forecast.series import daily_series, last_complete_day, newest_event_time
 
     store = open_store(ws)
     runs = list_forecast_runs(store, limit=1)
