@@ -1,0 +1,1 @@
+"""Shop analytics on the event store: experiments, funnels and paths, forecasts."""
