@@ -62,6 +62,7 @@ COMMAND_MODULES = (
     "monitor",  # monitor, alerts, report
     "daemon",  # daemon, retrain
     "tui",  # tui
+    "experiment",  # experiment
 )
 
 

@@ -155,3 +155,14 @@ def analyze_running(ws: Workspace) -> dict[str, Any]:
         )
     sinks.drain_outbox(ws, open_store(ws))
     return {"analysed": results, "failed": failures}
+
+
+def stop_experiment(ws: Workspace, experiment_id: int) -> dict[str, Any]:
+    """Mark an experiment stopped so the daemon no longer analyses it; its stored results stay."""
+    from engine.errors import NotFoundError
+
+    if not experiment_store.set_status(open_store(ws), int(experiment_id), "stopped", at=now_text()):
+        raise NotFoundError(
+            f"experiment {experiment_id} does not exist; list them with `shopctl experiment list`"
+        )
+    return {"experiment_id": int(experiment_id), "status": "stopped"}
