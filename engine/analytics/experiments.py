@@ -418,8 +418,11 @@ def _compare(
             "relative_lower": comparison.relative - relative_width,
             "relative_upper": comparison.relative + relative_width,
         }
-        row["significant"] = not (
-            row["sequential"]["absolute_lower"] <= 0 <= row["sequential"]["absolute_upper"]
+        # Significant once both always-valid intervals leave zero (the relative one, which also carries the
+        # control's uncertainty, is the wider of the two and the one the verdict shows).
+        sequence = row["sequential"]
+        row["significant"] = not (sequence["absolute_lower"] <= 0 <= sequence["absolute_upper"]) and not (
+            sequence["relative_lower"] <= 0 <= sequence["relative_upper"]
         )
     return row
 
