@@ -213,9 +213,9 @@ def srm_p_value(counts: list[int], expected_shares: list[float] | None = None) -
 
 def sessions_per_variant(baseline: float, mde: float, *, power: float = 0.8, alpha: float = 0.05) -> int:
     """Units per variant to detect a relative lift `mde` on a `baseline` rate with a two-sided test: Cohen's
-    h = 2·asin(√p2) - 2·asin(√p1) and n = ((z_(1-α/2) + z_power) / h)² (statsmodels NormalIndPower with
-    proportion_effectsize gives the same number)."""
+    h = 2·asin(√p2) - 2·asin(√p1), whose estimate has variance 1/n per arm, so n = 2·((z_(1-α/2) + z_power) / h)²
+    (statsmodels NormalIndPower().solve_power with proportion_effectsize gives the same number)."""
     treated = baseline * (1 + mde)
     effect = abs(2 * math.asin(math.sqrt(treated)) - 2 * math.asin(math.sqrt(baseline)))
     z_sum = float(stats.norm.ppf(1 - alpha / 2) + stats.norm.ppf(power))
-    return math.ceil((z_sum / effect) ** 2)
+    return math.ceil(2 * (z_sum / effect) ** 2)
