@@ -34,7 +34,9 @@ def test_proportion_comparison_intervals_are_wald_and_delta_method() -> None:
     se = math.sqrt(p_c * (1 - p_c) / 15082 + p_t * (1 - p_t) / 14868)
     z = stats.norm.ppf(0.975)
     assert result.absolute == pytest.approx(p_t - p_c)
-    assert (result.absolute_lower, result.absolute_upper) == pytest.approx((p_t - p_c - z * se, p_t - p_c + z * se))
+    assert (result.absolute_lower, result.absolute_upper) == pytest.approx(
+        (p_t - p_c - z * se, p_t - p_c + z * se)
+    )
     # Delta method for p_t / p_c - 1: Var ≈ Var(p_t)/p_c² + p_t² Var(p_c)/p_c⁴.
     rel_se = math.sqrt(p_t * (1 - p_t) / 14868 / p_c**2 + p_t**2 * p_c * (1 - p_c) / 15082 / p_c**4)
     assert result.relative == pytest.approx(p_t / p_c - 1)
@@ -95,7 +97,9 @@ def test_beta_binomial_chance_to_beat_matches_the_closed_form_and_is_seeded() ->
     assert chance == pytest.approx(_exact_chance_to_beat(30, 1000, 45, 1000), abs=0.003)
     # Expected loss E[max(p_A - p_B, 0)] by numerical integration over the two Beta posteriors.
     a, b = stats.beta(31, 971), stats.beta(46, 956)
-    exact_loss = integrate.quad(lambda x: a.pdf(x) * integrate.quad(lambda y: (x - y) * b.pdf(y), 0, x)[0], 0, 0.1)[0]
+    exact_loss = integrate.quad(
+        lambda x: a.pdf(x) * integrate.quad(lambda y: (x - y) * b.pdf(y), 0, x)[0], 0, 0.1
+    )[0]
     assert loss == pytest.approx(exact_loss, rel=0.05)
     assert st.beta_binomial(30, 1000, 45, 1000) == (chance, loss)  # seeded: the same input, the same output
 
@@ -119,10 +123,14 @@ def test_sample_size_matches_statsmodels() -> None:
 def test_confidence_sequence_formula_and_width() -> None:
     alpha, tuning = 0.05, 5000.0
     rho = mixture_rho(alpha, tuning)
-    assert rho == pytest.approx(math.sqrt((-2 * math.log(alpha) + math.log(-2 * math.log(alpha) + 1)) / tuning))
+    assert rho == pytest.approx(
+        math.sqrt((-2 * math.log(alpha) + math.log(-2 * math.log(alpha) + 1)) / tuning)
+    )
     n, se = 10_000, 0.002
     sigma = se * math.sqrt(n)
-    by_hand = sigma * math.sqrt(2 * (n * rho**2 + 1) / (n**2 * rho**2) * math.log(math.sqrt(n * rho**2 + 1) / alpha))
+    by_hand = sigma * math.sqrt(
+        2 * (n * rho**2 + 1) / (n**2 * rho**2) * math.log(math.sqrt(n * rho**2 + 1) / alpha)
+    )
     assert half_width(se, n, alpha, tuning) == pytest.approx(by_hand, rel=1e-12)
     assert half_width(se, n, alpha, tuning) > stats.norm.ppf(0.975) * se  # wider than one fixed-horizon look
 
