@@ -87,6 +87,10 @@ def measure(volume: float, window_days: int, root: Path, seed: int) -> dict:
         next((r for r in _kpi_rows(p) if r["metric"] == STEP and r["scope"] == "overall"), None) for p in runs
     ]
     flagged = [row is not None and row["status"] == "warning" for row in step_rows]
+    # The step's alert is open in a window when it fires or holds by hysteresis ([alerts] resolve_z).
+    alert_open = [
+        any(item["metric"] == STEP and item["scope"] == "overall" for item in p["firing"]) for p in runs
+    ]
     trials = [row["detail"].get("denominator") for row in step_rows if row]
     checkouts = [t for t in trials if isinstance(t, int | float)]
     return {
@@ -95,6 +99,7 @@ def measure(volume: float, window_days: int, root: Path, seed: int) -> dict:
         "checkouts_per_window": round(sum(checkouts) / len(checkouts)) if checkouts else None,
         "first_alert": (flagged.index(True) + 1) if any(flagged) else None,
         "incident_windows_flagged": f"{sum(flagged)}/{incident_windows}",
+        "incident_windows_alert_open": f"{sum(alert_open)}/{incident_windows}",
         "statuses": [row["status"] if row else "-" for row in step_rows],
         "quiet_windows": quiet_windows,
         "false_alert_windows": false_alerts,
@@ -112,16 +117,18 @@ def main() -> None:
     try:
         print(
             "| sessions/day | window | checkouts/window | first alert (window) | incident windows flagged "
-            "| quiet windows | false-alert windows | step judged in quiet windows |"
+            "| incident windows with the alert open | quiet windows | false-alert windows "
+            "| step judged in quiet windows |"
         )
-        print("|---|---|---|---|---|---|---|---|")
+        print("|---|---|---|---|---|---|---|---|---|")
         for volume in args.volumes:
             for window_days in args.windows:
                 row = measure(volume, window_days, root, args.seed)
                 first = row["first_alert"] if row["first_alert"] is not None else "never"
                 print(
                     f"| {volume:g} | {row['window']} | {row['checkouts_per_window']} | {first} "
-                    f"| {row['incident_windows_flagged']} ({' '.join(row['statuses'])}) | {row['quiet_windows']} "
+                    f"| {row['incident_windows_flagged']} ({' '.join(row['statuses'])}) "
+                    f"| {row['incident_windows_alert_open']} | {row['quiet_windows']} "
                     f"| {row['false_alert_windows']} | {row['quiet_step_judged']} |",
                     flush=True,
                 )

@@ -5,7 +5,7 @@ and more categories, which reach the model through other feed paths. Two tables,
 - uci: the UCI online-shoppers table (../shared/datasets; 17 columns: ints, floats, two strings, a boolean),
   trained with `--table` as a user would (skipped when the file is absent);
 - demo: the session feature table `shopctl demo` builds (simulate, ingest, features), trained on its conversion task.
-One model per candidate type per table, trained and registered through engine.train_run.train_and_register; each
+One model per candidate type per table, trained and registered through engine.train.run.train_and_register; each
 `shopctl score` run is timed as a subprocess against a polars read + write of the same file, in the same run.
 
 Usage: python bench/bench_scoring_mixed.py [--rows 2000000] [--tables uci,demo] [--candidates logistic,hgb,mlp,stack]
@@ -33,7 +33,7 @@ from bench_scoring import against_io_floor, score_command, tile  # noqa: E402
 
 from engine.demo import run_demo  # noqa: E402
 from engine.registry import Registry  # noqa: E402
-from engine.train_run import train_and_register  # noqa: E402
+from engine.train.run import train_and_register  # noqa: E402
 from engine.workspace import Workspace, init_workspace  # noqa: E402
 from models.tables import read_table  # noqa: E402
 

@@ -35,8 +35,8 @@ def _checked_window(value: str, key: str) -> str:
     """A monitoring window length ("1d", "12h", "2w"), checked with the one duration parser."""
     from datetime import timedelta
 
-    from engine.durations import parse_duration
     from engine.errors import InputError
+    from engine.infra.durations import parse_duration
 
     try:
         parse_duration(value, source=key, default_unit="d", granularity=timedelta(hours=1))
@@ -232,6 +232,9 @@ class AlertsConfig(Section):
     webhook_deadline_seconds: float = Field(10.0, gt=0, le=3600)
     command: str = ""
     cooldown_minutes: float = Field(60, ge=0)
+    # An open KPI anomaly alert resolves once its series is back within ±resolve_z of its baseline (z of the
+    # band's statistic), not on the first window short of [monitor] anomaly_z; 0 turns the hysteresis off.
+    resolve_z: float = Field(2.0, ge=0)
     rules: list[dict[str, Any]] = Field(default_factory=list)
 
 
@@ -303,6 +306,11 @@ class UIConfig(Section):
     mouse: bool = True
 
 
+class OrderRiskConfig(Section):
+    review_rate: float = Field(0.01, gt=0, lt=1)
+    detector: Literal["isolation_forest", "ecod"] = "ecod"
+
+
 class Settings(Section):
     schema_: SchemaConfig = Field(default_factory=SchemaConfig, alias="schema")
     privacy: PrivacyConfig = Field(default_factory=PrivacyConfig)
@@ -315,6 +323,7 @@ class Settings(Section):
     retrain: RetrainConfig = Field(default_factory=RetrainConfig)
     ui: UIConfig = Field(default_factory=UIConfig)
     keymap: dict[str, str] = Field(default_factory=dict)
+    order_risk: OrderRiskConfig = Field(default_factory=OrderRiskConfig)
 
     model_config = ConfigDict(extra="forbid", populate_by_name=True)
 

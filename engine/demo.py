@@ -16,8 +16,8 @@ from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from engine.atomic import atomic_write_json, atomic_write_text
 from engine.errors import WorkspaceError
+from engine.infra.atomic import atomic_write_json, atomic_write_text
 from engine.workspace import Workspace, init_workspace, resolve_root
 
 if TYPE_CHECKING:
@@ -87,7 +87,7 @@ def run_demo(
     from engine.ingest import ingest_files
     from engine.scoring import score_file
     from engine.simulator import simulate, write_simulation
-    from engine.train_run import train_and_register
+    from engine.train.run import train_and_register
 
     started = time.perf_counter()
     timings: dict[str, float] = {}

@@ -18,11 +18,11 @@ from typing import Any
 
 import polars as pl
 
-from engine.atomic import atomic_write_json, atomic_write_with, remove_temps
 from engine.config import EVENT_TYPES  # noqa: F401 - re-exported: the canonical event types
 from engine.errors import InputError, StoreError
 from engine.event_columns import EVENT_COLUMNS
-from engine.locks import workspace_lock
+from engine.infra.atomic import atomic_write_json, atomic_write_with, remove_temps
+from engine.infra.locks import workspace_lock
 from engine.workspace import Workspace
 
 _NOT_STRING: dict[str, pl.DataType] = {

@@ -8,7 +8,7 @@ store's dict rows.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from engine.clock import iso
@@ -194,4 +194,110 @@ class JobRun:
             "error": self.error,
             "produced": self.produced,
             "pid": self.pid,
+        }
+
+
+def _moment(text: str | None) -> datetime | None:
+    if not text:
+        return None
+    try:
+        moment = datetime.fromisoformat(text)
+    except ValueError:
+        return None
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
+# What every sink receives for one alert (webhook body, command stdin, alerts.jsonl line), in this order.
+ALERT_PAYLOAD_KEYS = (
+    "id",
+    "rule",
+    "metric",
+    "scope",
+    "model",
+    "severity",
+    "state",
+    "message",
+    "value",
+    "threshold",
+    "opened",
+    "updated",
+    "resolved",
+    "window_end",
+    "consecutive",
+)
+
+
+@dataclass(frozen=True)
+class Alert:
+    """One alert as the store keeps it: a rule's condition on one series (metric, scope, model) and its
+    lifecycle, open → acknowledged → resolved. Moments are the stored ISO-8601 texts (UTC)."""
+
+    id: int
+    rule: str
+    metric: str
+    scope: str
+    model: str  # "" for data and KPI alerts
+    severity: str  # info, warning, critical
+    state: str  # open, acknowledged, resolved
+    message: str
+    opened: str
+    updated: str
+    value: float | None = None
+    threshold: float | None = None
+    consecutive: int = 1
+    resolved: str | None = None
+    acknowledged_by: str | None = None
+    acknowledged_at: str | None = None
+    window_end: str | None = None
+    detail: dict[str, Any] = field(default_factory=dict)  # the firing row's check, kind, band and detail
+
+    @property
+    def active(self) -> bool:
+        return self.state in ("open", "acknowledged")
+
+    @property
+    def opened_at(self) -> datetime | None:
+        return _moment(self.opened)
+
+    @property
+    def target(self) -> tuple[str, str] | None:
+        """What the alert concerns: ("feature", name), ("segment", "dim=value") or ("model", name)."""
+        kind, sep, name = self.scope.partition(":")
+        if sep and kind in ("feature", "segment", "model") and name:
+            return kind, name
+        if self.model:
+            return "model", self.model
+        return None
+
+    @property
+    def check_name(self) -> str | None:
+        """The check whose metric row fired the alert (None for info alerts)."""
+        row = self.detail.get("row") if isinstance(self.detail, dict) else None
+        return row.get("check_name") if isinstance(row, dict) else None
+
+    def payload(self) -> dict[str, Any]:
+        """The JSON every sink receives."""
+        record = self.to_dict()
+        return {**{key: record[key] for key in ALERT_PAYLOAD_KEYS}, "source": "shopctl"}
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "id": self.id,
+            "rule": self.rule,
+            "metric": self.metric,
+            "scope": self.scope,
+            "model": self.model,
+            "severity": self.severity,
+            "state": self.state,
+            "message": self.message,
+            "value": self.value,
+            "threshold": self.threshold,
+            "consecutive": self.consecutive,
+            "opened": self.opened,
+            "updated": self.updated,
+            "resolved": self.resolved,
+            "acknowledged_by": self.acknowledged_by,
+            "acknowledged_at": self.acknowledged_at,
+            "window_end": self.window_end,
+            "detail": self.detail,
         }

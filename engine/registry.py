@@ -19,11 +19,11 @@ from importlib import metadata as importlib_metadata
 from pathlib import Path
 from typing import Any
 
-from engine.atomic import _fsync_dir, atomic_write_json
 from engine.clock import now_text
 from engine.errors import InputError, IntegrityError, NotFoundError
-from engine.faults import fault_point
-from engine.locks import workspace_lock
+from engine.infra.atomic import _fsync_dir, atomic_write_json
+from engine.infra.faults import fault_point
+from engine.infra.locks import workspace_lock
 from engine.workspace import Workspace
 
 NAME_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")

@@ -8,8 +8,8 @@ from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from engine.atomic import atomic_write_text
 from engine.errors import WorkspaceError
+from engine.infra.atomic import atomic_write_text
 
 if TYPE_CHECKING:
     from engine.config import Settings

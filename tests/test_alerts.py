@@ -64,16 +64,16 @@ def test_condition_opens_one_alert_that_stays_open_then_resolves(tmp_path: Path)
     assert [item["rule"] for item in firing] == ["data-freshness"]
     evaluate(ws, store, [_fresh(40.0)], window_end=_end(3), length_seconds=DAY_SECONDS)
     alerts = list_alerts(ws)
-    assert len(alerts) == 1 and alerts[0]["state"] == "open" and alerts[0]["value"] == 40.0
-    assert alerts[0]["consecutive"] == 2
+    assert len(alerts) == 1 and alerts[0].state == "open" and alerts[0].value == 40.0
+    assert alerts[0].consecutive == 2
     evaluate(ws, store, [_fresh(41.0)], window_end=_end(3), length_seconds=DAY_SECONDS)  # same window again
-    assert list_alerts(ws)[0]["consecutive"] == 2
-    assert "freshness_hours overall" in alerts[0]["message"] and "> 26" in alerts[0]["message"]
+    assert list_alerts(ws)[0].consecutive == 2
+    assert "freshness_hours overall" in alerts[0].message and "> 26" in alerts[0].message
     assert len(_log_lines(ws)) == 1, "an ongoing condition notifies once"
 
     assert evaluate(ws, store, [_fresh(1.0)], window_end=_end(4), length_seconds=DAY_SECONDS) == []
     alerts = list_alerts(ws)
-    assert len(alerts) == 1 and alerts[0]["state"] == "resolved" and alerts[0]["resolved"]
+    assert len(alerts) == 1 and alerts[0].state == "resolved" and alerts[0].resolved
     assert [line["state"] for line in _log_lines(ws)] == ["open", "resolved"]
     assert list_alerts(ws, open_only=True) == []
 
@@ -83,7 +83,7 @@ def test_skipped_rows_neither_open_nor_resolve(tmp_path: Path) -> None:
     store = open_store(ws)
     evaluate(ws, store, [_fresh(30.0)], window_end=_end(2), length_seconds=DAY_SECONDS)
     evaluate(ws, store, [_fresh(None, status="skipped")], window_end=_end(3), length_seconds=DAY_SECONDS)
-    assert list_alerts(ws, open_only=True)[0]["state"] == "open"
+    assert list_alerts(ws, open_only=True)[0].state == "open"
 
 
 def test_flapping_inside_the_cooldown_reopens_quietly(tmp_path: Path) -> None:
@@ -93,7 +93,7 @@ def test_flapping_inside_the_cooldown_reopens_quietly(tmp_path: Path) -> None:
     evaluate(ws, store, [_fresh(1.0)], window_end=_end(3), length_seconds=DAY_SECONDS)
     evaluate(ws, store, [_fresh(31.0)], window_end=_end(4), length_seconds=DAY_SECONDS)
     alerts = list_alerts(ws)
-    assert len(alerts) == 1 and alerts[0]["state"] == "open"
+    assert len(alerts) == 1 and alerts[0].state == "open"
     assert len(_log_lines(ws)) == 2  # open, resolved; the reopening inside the cooldown is not re-sent
 
 
@@ -102,7 +102,7 @@ def test_without_cooldown_a_new_alert_opens(tmp_path: Path) -> None:
     store = open_store(ws)
     for day, hours in ((2, 30.0), (3, 1.0), (4, 31.0)):
         evaluate(ws, store, [_fresh(hours)], window_end=_end(day), length_seconds=DAY_SECONDS)
-    assert [alert["state"] for alert in list_alerts(ws)] == ["open", "resolved"]
+    assert [alert.state for alert in list_alerts(ws)] == ["open", "resolved"]
 
 
 def test_for_n_consecutive_runs(tmp_path: Path) -> None:
@@ -138,7 +138,7 @@ def test_for_n_consecutive_runs(tmp_path: Path) -> None:
     assert [(item["rule"], item["severity"], item["held_for"]) for item in firing] == [
         ("stale", "critical", 2)
     ]
-    assert list_alerts(ws, open_only=True)[0]["severity"] == "critical"
+    assert list_alerts(ws, open_only=True)[0].severity == "critical"
 
 
 def test_kpi_rule_fires_on_the_bad_direction_only(tmp_path: Path) -> None:
@@ -210,12 +210,12 @@ def test_acknowledge_and_info_alerts(tmp_path: Path) -> None:
     ws = _workspace(tmp_path)
     store = open_store(ws)
     evaluate(ws, store, [_fresh(30.0)], window_end=_end(2), length_seconds=DAY_SECONDS)
-    alert_id = list_alerts(ws)[0]["id"]
+    alert_id = list_alerts(ws)[0].id
     acked = acknowledge(ws, alert_id, "alice")
-    assert acked["state"] == "acknowledged" and acked["acknowledged_by"] == "alice"
-    assert list_alerts(ws, open_only=True)[0]["id"] == alert_id
+    assert acked.state == "acknowledged" and acked.acknowledged_by == "alice"
+    assert list_alerts(ws, open_only=True)[0].id == alert_id
     evaluate(ws, store, [_fresh(2.0)], window_end=_end(3), length_seconds=DAY_SECONDS)
-    assert list_alerts(ws)[0]["state"] == "resolved"
+    assert list_alerts(ws)[0].state == "resolved"
     with pytest.raises(InputError, match="already resolved"):
         acknowledge(ws, alert_id, "alice")
     with pytest.raises(NotFoundError, match="alert 999"):
@@ -223,7 +223,7 @@ def test_acknowledge_and_info_alerts(tmp_path: Path) -> None:
     info = raise_info_alert(
         ws, "retrain", "retrained shop_conversion: v2 beats v1", scope="model:shop", model="shop"
     )
-    assert info["severity"] == "info" and info["state"] == "open"
+    assert info.severity == "info" and info.state == "open"
     assert _log_lines(ws)[-1]["message"].startswith("retrained")
 
 
@@ -266,3 +266,52 @@ def test_the_integrity_rule_is_always_on_even_when_config_lists_its_own_rules() 
             "value": 0.0,
         }
     )
+
+
+def _step(z: float, status: str) -> dict:
+    return {
+        "check_name": "kpi",
+        "metric": "funnel:checkout->purchase",
+        "scope": "overall",
+        "model": "",
+        "kind": "realized",
+        "value": 0.3,
+        "lower": 0.45,
+        "upper": 0.75,
+        "threshold": None,
+        "status": status,
+        "detail": {"baseline": 0.6, "z": z, "anomaly": "low" if status == "warning" else None},
+    }
+
+
+@pytest.mark.parametrize(
+    ("resolve_z", "open_after"), [(2.0, [True, True, True, False]), (0.0, [True, False])]
+)
+def test_an_incident_alert_holds_until_its_series_is_back_within_resolve_z(
+    tmp_path: Path, resolve_z: float, open_after: list[bool]
+) -> None:
+    """A KPI step flagged at z -5, then short of anomaly_z on noisy days (-3.3, -2.4) inside the incident:
+    the alert stays open (one alert, one notification) and resolves once z is back within ±resolve_z."""
+    ws = _workspace(tmp_path, f"resolve_z = {resolve_z}\n")
+    store = open_store(ws)
+    days = [(-5.0, "warning"), (-3.3, "ok"), (-2.4, "ok"), (-0.5, "ok")][: len(open_after)]
+    states = []
+    for day, (z, status) in enumerate(days, start=2):
+        firing = evaluate(ws, store, [_step(z, status)], window_end=_end(day), length_seconds=DAY_SECONDS)
+        (alert,) = list_alerts(ws)
+        states.append(alert.state == "open")
+        assert bool(firing) == states[-1]
+        if firing and status == "ok":
+            assert firing[0]["holding"] and "holds until it is back within ±2" in firing[0]["message"]
+    assert states == open_after
+    assert [line["state"] for line in _log_lines(ws)] == ["open", "resolved"], (
+        "one incident, two notifications"
+    )
+
+
+def test_hysteresis_keeps_only_the_side_that_opened_the_alert(tmp_path: Path) -> None:
+    ws = _workspace(tmp_path)
+    store = open_store(ws)
+    evaluate(ws, store, [_step(-5.0, "warning")], window_end=_end(2), length_seconds=DAY_SECONDS)
+    firing = evaluate(ws, store, [_step(3.5, "ok")], window_end=_end(3), length_seconds=DAY_SECONDS)
+    assert firing == [] and list_alerts(ws)[0].state == "resolved"  # far on the other side: it recovered

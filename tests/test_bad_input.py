@@ -652,7 +652,7 @@ def test_store_locked_too_long_is_one_clear_line(
 
 HOLD_WORKSPACE_LOCK = """
     import sys, time
-    from engine.locks import workspace_lock
+    from engine.infra.locks import workspace_lock
     from engine.workspace import Workspace
     with workspace_lock(Workspace(__import__("pathlib").Path(sys.argv[1])), sys.argv[2], purpose="test holder"):
         print("held", flush=True)

@@ -10,7 +10,7 @@ import pytest
 from engine.events import commit_events
 from engine.monitoring.run import run_monitor
 from engine.simulator import simulate
-from engine.train_run import train_and_register
+from engine.train.run import train_and_register
 from engine.workspace import Workspace, init_workspace
 
 START = date(2026, 1, 5)

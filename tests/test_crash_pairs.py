@@ -1,5 +1,5 @@
 """kill -9 between the two writes of a pair (issue 17 §13): each window is reached with SHOPCTL_FAULT (a named
-engine.faults point that SIGKILLs the process there), and the next command must see and keep one consistent
+engine.infra.faults point that SIGKILLs the process there), and the next command must see and keep one consistent
 state: a version with its "register" line, a champion with its history line, stored events with their ingest
 log line and quarantine file. A crash-leftover test (§12) sits here too: temp files of killed writers and a
 registry staging folder are cleaned by the next write."""

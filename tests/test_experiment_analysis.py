@@ -117,12 +117,8 @@ def test_results_are_stored_once_and_the_daemon_task_alerts_once(srm: tuple[Work
 
     label = "variant (conversion_rate by session)"
     assert actions(first)[label] == "opened" and actions(second)[label] == "held"
-    alerts = [alert for alert in list_alerts(ws) if alert["rule"] == "experiment-srm"]
-    assert (
-        len(alerts) == 1
-        and alerts[0]["severity"] == "critical"
-        and "cannot be trusted" in alerts[0]["message"]
-    )
+    alerts = [alert for alert in list_alerts(ws) if alert.rule == "experiment-srm"]
+    assert len(alerts) == 1 and alerts[0].severity == "critical" and "cannot be trusted" in alerts[0].message
     listed = runner.invoke(app, ["experiment", "list", "-w", str(ws.root), "--json"])
     assert listed.exit_code == 0 and all(row["status"] == "running" for row in json.loads(listed.stdout))
 

@@ -1,4 +1,4 @@
-"""engine.frame_writer.sink_frames: a frame stream written whole or not at all."""
+"""engine.infra.frame_writer.sink_frames: a frame stream written whole or not at all."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from pathlib import Path
 import polars as pl
 import pytest
 
-from engine.frame_writer import sink_frames
+from engine.infra.frame_writer import sink_frames
 
 SCHEMA = pl.Schema({"a": pl.Int64, "b": pl.String})
 

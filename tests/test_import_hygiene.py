@@ -82,7 +82,7 @@ def test_no_source_file_imports_a_console_library() -> None:
 
 def test_the_cli_starts_without_the_data_libraries() -> None:
     # `shopctl --help`, a typo or `shopctl models list` should not wait for polars, numpy, onnxruntime, pydantic
-    # or scikit-learn (0.33 s of imports); each command loads what it needs when it runs (engine/lazy.py).
+    # or scikit-learn (0.33 s of imports); each command loads what it needs when it runs (engine/infra/lazy.py).
     script = (
         "import json, sys\n"
         "import console.cli.main\n"

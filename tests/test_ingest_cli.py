@@ -13,7 +13,7 @@ from typer.testing import CliRunner
 
 import engine.ingest.run as ingest_run
 from console.cli.main import app
-from engine.locks import workspace_lock
+from engine.infra.locks import workspace_lock
 from engine.workspace import init_workspace
 
 FIXTURES = Path(__file__).parent / "fixtures" / "ingest"

@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from engine.errors import WorkspaceBusy
-from engine.locks import workspace_lock
+from engine.infra.locks import workspace_lock
 from engine.store import Store
 from engine.workspace import init_workspace
 
@@ -23,7 +23,7 @@ def test_second_holder_gets_workspace_busy_naming_the_holder(tmp_path: Path) -> 
             textwrap.dedent(
                 f"""
                 import sys, time
-                from engine.locks import workspace_lock
+                from engine.infra.locks import workspace_lock
                 from engine.workspace import Workspace
                 with workspace_lock(Workspace(__import__('pathlib').Path({str(tmp_path)!r})), 'registry-demo'):
                     print('held', flush=True)

@@ -104,7 +104,7 @@ def test_rerun_replaces_and_backfill_keeps_alerts_as_they_are(tmp_path: Path) ->
     backfill = run_monitor(ws, at=change - timedelta(days=2)).to_dict()
     assert backfill["backfill"] and backfill["firing"] == []
     assert count("monitor_runs") == 2 and count("alerts") == alerts
-    assert {alert["state"] for alert in list_alerts(ws)} == {"open"}
+    assert {alert.state for alert in list_alerts(ws)} == {"open"}
     history = metric_history(ws, metric="conversion_rate", scope="overall")
     assert [row["window_end"][:10] for row in history] == [
         (change - timedelta(days=2)).isoformat(),
@@ -187,8 +187,8 @@ def test_concurrent_runs_open_each_alert_once(tmp_path: Path) -> None:
         thread.join()
     assert len(payloads) == 3
     alerts = list_alerts(ws)
-    assert [alert["rule"] for alert in alerts].count("data-freshness") == 1
-    assert len({(a["rule"], a["metric"], a["scope"]) for a in alerts}) == len(alerts)
+    assert [alert.rule for alert in alerts].count("data-freshness") == 1
+    assert len({(a.rule, a.metric, a.scope) for a in alerts}) == len(alerts)
     assert open_store(ws).query("SELECT COUNT(*) AS n FROM monitor_runs")[0]["n"] == 1
 
 

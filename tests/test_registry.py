@@ -21,7 +21,7 @@ from typer.testing import CliRunner
 import engine.registry as registry_module
 from console.cli.main import app
 from engine.errors import InputError, IntegrityError, NotFoundError, WorkspaceBusy
-from engine.locks import workspace_lock
+from engine.infra.locks import workspace_lock
 from engine.registry import Registry
 from engine.scoring import load_model
 from engine.workspace import Workspace, init_workspace

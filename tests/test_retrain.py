@@ -56,7 +56,7 @@ def base_workspace(tmp_path_factory: pytest.TempPathFactory) -> Path:
     pytest.importorskip("engine.simulator")
     from engine.events import commit_events, new_ingest_id
     from engine.simulator import simulate
-    from engine.train_run import train_and_register
+    from engine.train.run import train_and_register
     from engine.workspace import init_workspace
 
     root = tmp_path_factory.mktemp("retrain") / "base"
@@ -109,8 +109,8 @@ def _info_alerts(ws: Workspace) -> list[dict]:
 
 def test_better_challenger_is_promoted_after_the_traffic_shift(ws: Workspace) -> None:
     from engine.registry import Registry
-    from engine.retrain import retrain
     from engine.scoring import load_model
+    from engine.train.retrain import retrain
 
     result = retrain(ws, "conversion", who="test")
     assert result.decision == "promote" and result.promoted and not result.forced
@@ -147,7 +147,7 @@ def test_better_challenger_is_promoted_after_the_traffic_shift(ws: Workspace) ->
 
 def test_challenger_that_is_not_better_is_refused_and_the_reason_recorded(ws: Workspace) -> None:
     from engine.registry import Registry
-    from engine.retrain import retrain
+    from engine.train.retrain import retrain
 
     retrain(ws, "conversion", who="test")  # v2 is now trained on exactly the newest window
     again = retrain(ws, "conversion", who="test")  # the same data and seed: an identical challenger
@@ -178,7 +178,7 @@ def test_dry_run_changes_nothing(ws: Workspace) -> None:
 
 def test_force_promotes_regardless_and_is_recorded(ws: Workspace) -> None:
     from engine.registry import Registry
-    from engine.retrain import retrain
+    from engine.train.retrain import retrain
 
     ws = _set_margin(ws, 0.5)
     kept = retrain(ws, "conversion", dry_run=True)
@@ -192,7 +192,7 @@ def test_force_promotes_regardless_and_is_recorded(ws: Workspace) -> None:
 
 def test_policy_min_interval_and_alert_trigger(ws: Workspace) -> None:
     from engine.scheduling import run_job_now
-    from engine.scheduling.retrain_policy import retrain_on_alerts, retrain_on_schedule
+    from engine.train.policy import retrain_on_alerts, retrain_on_schedule
 
     store = open_store(ws)
     assert retrain_on_alerts(ws, "conversion") is None  # no alerts open
@@ -218,7 +218,7 @@ def test_second_retrain_of_a_model_exits_4_naming_the_holder(ws: Workspace) -> N
             textwrap.dedent(
                 f"""
                 import sys
-                from engine.locks import workspace_lock
+                from engine.infra.locks import workspace_lock
                 from engine.workspace import open_workspace
                 with workspace_lock(open_workspace({str(ws.root)!r}), "retrain-conversion"):
                     print("held", flush=True)
@@ -263,8 +263,8 @@ def test_monitor_and_report_jobs_record_what_they_produced(ws: Workspace) -> Non
 def test_a_challenger_over_the_parity_tolerance_is_never_promoted(ws: Workspace, monkeypatch) -> None:
     import dataclasses
 
-    import engine.train_run as train_run
-    from engine.retrain import retrain
+    import engine.train.run as train_run
+    from engine.train.retrain import retrain
 
     export = train_run.export_onnx
     monkeypatch.setattr(

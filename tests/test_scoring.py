@@ -289,7 +289,7 @@ def test_chunks_are_scored_in_parallel_parts_in_order(workspace, table, expected
 
 
 def test_read_ahead_keeps_order_and_raises_in_place() -> None:
-    from engine.prefetch import read_ahead
+    from engine.infra.prefetch import read_ahead
 
     def chunks():
         for index in range(3):

@@ -58,9 +58,9 @@ def test_webhook_posts_the_alert_as_json(tmp_path: Path, server, monkeypatch: py
     monkeypatch.setenv("SHOPCTL_WEBHOOK_URL", url)
     ws = _workspace(tmp_path, 'sinks = ["webhook"]\n')
     alert = raise_info_alert(ws, "retrain", "challenger promoted", scope="model:shop", model="shop")
-    assert handler.received == [sinks.alert_payload(alert)]
+    assert handler.received == [alert.payload()]
     assert handler.received[0]["message"] == "challenger promoted"
-    delivery = query_deliveries(open_store(ws), alert_id=alert["id"])
+    delivery = query_deliveries(open_store(ws), alert_id=alert.id)
     assert [(d["sink"], d["status"], d["attempts"]) for d in delivery] == [("webhook", "delivered", 1)]
 
 
@@ -74,7 +74,7 @@ def test_failing_webhook_is_retried_recorded_and_never_raises(
     ws = _workspace(tmp_path, 'sinks = ["webhook", "log"]\nwebhook_retries = 2\n')
     alert = raise_info_alert(ws, "retrain", "kept champion", scope="model:shop", model="shop")
     assert len(handler.received) == 3  # one try plus two retries
-    deliveries = query_deliveries(open_store(ws), alert_id=alert["id"])
+    deliveries = query_deliveries(open_store(ws), alert_id=alert.id)
     webhook = deliveries[0]
     assert (webhook["sink"], webhook["status"], webhook["attempts"]) == ("webhook", "failed", 3)
     assert "HTTP 500" in webhook["error"] and "SHOPCTL_WEBHOOK_URL" in webhook["error"]
@@ -94,8 +94,8 @@ def test_unreachable_webhook_and_missing_variable_are_recorded(
     monkeypatch.setenv("SHOPCTL_WEBHOOK_URL", f"http://127.0.0.1:9/{SECRET}")
     second = raise_info_alert(ws, "r", "refused", scope="overall")
     store = open_store(ws)
-    missing = query_deliveries(store, alert_id=first["id"])[0]
-    refused = query_deliveries(store, alert_id=second["id"])[0]
+    missing = query_deliveries(store, alert_id=first.id)[0]
+    refused = query_deliveries(store, alert_id=second.id)[0]
     assert missing["status"] == "failed" and "SHOPCTL_WEBHOOK_URL is not set" in missing["error"]
     assert refused["status"] == "failed" and refused["attempts"] == 2 and SECRET not in refused["error"]
 
@@ -104,12 +104,12 @@ def test_command_sink_gets_the_alert_on_stdin(tmp_path: Path) -> None:
     target = tmp_path / "received.json"
     ws = _workspace(tmp_path / "ws", f'sinks = ["command"]\ncommand = "cat > {target}"\n')
     alert = raise_info_alert(ws, "retrain", "challenger promoted", scope="model:shop", model="shop")
-    assert json.loads(target.read_text()) == json.loads(json.dumps(sinks.alert_payload(alert)))
+    assert json.loads(target.read_text()) == json.loads(json.dumps(alert.payload()))
 
 
 def test_failing_command_is_recorded(tmp_path: Path) -> None:
     ws = _workspace(tmp_path, 'sinks = ["command", "stderr"]\ncommand = "echo nope >&2; exit 7"\n')
     alert = raise_info_alert(ws, "retrain", "kept champion", scope="overall")
-    deliveries = query_deliveries(open_store(ws), alert_id=alert["id"])
+    deliveries = query_deliveries(open_store(ws), alert_id=alert.id)
     assert deliveries[0]["status"] == "failed" and "exited 7: nope" in deliveries[0]["error"]
     assert deliveries[1]["sink"] == "stderr" and deliveries[1]["status"] == "delivered"

@@ -1,4 +1,4 @@
-"""`shopctl train` and engine.train_run.train_and_register: the JSON payload, registration, and user errors."""
+"""`shopctl train` and engine.train.run.train_and_register: the JSON payload, registration, and user errors."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ from typer.testing import CliRunner
 from console.cli.main import app
 from engine.errors import InputError, IntegrityError
 from engine.registry import Registry
-from engine.train_run import _task_table, parse_candidates, train_and_register
+from engine.train.run import _task_table, parse_candidates, train_and_register
 from engine.workspace import Workspace, init_workspace
 
 runner = CliRunner()

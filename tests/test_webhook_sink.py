@@ -26,11 +26,12 @@ from typer.testing import CliRunner
 
 from console.cli.main import app
 from engine.errors import WorkspaceBusy
-from engine.locks import workspace_lock
+from engine.infra.locks import workspace_lock
 from engine.monitoring import sinks
 from engine.monitoring.alerts import raise_info_alert
+from engine.records import Alert
 from engine.scheduling import register_task, run_job_now, unregister_task
-from engine.store.alerts import insert_alert, query_deliveries
+from engine.store.alerts import get_alert, insert_alert, query_deliveries
 from engine.store.db import Store, open_store
 from engine.workspace import Workspace, init_workspace
 
@@ -165,7 +166,7 @@ def _workspace(root: Path, alerts_toml: str, extra_toml: str = "") -> Workspace:
     return ws
 
 
-def _alert(store: Store, message: str = "checkout conversion fell") -> dict[str, Any]:
+def _alert(store: Store, message: str = "checkout conversion fell") -> Alert:
     now = "2026-03-02T00:00:00+00:00"
     alert_id = insert_alert(
         store,
@@ -181,20 +182,12 @@ def _alert(store: Store, message: str = "checkout conversion fell") -> dict[str,
             "updated": now,
         },
     )
-    return {
-        "id": alert_id,
-        "rule": "kpi-conversion",
-        "metric": "conversion_rate",
-        "scope": "overall",
-        "severity": "warning",
-        "state": "open",
-        "message": message,
-        "opened": now,
-        "updated": now,
-    }
+    alert = get_alert(store, alert_id)
+    assert alert is not None
+    return alert
 
 
-def _queue(ws: Workspace, count: int = 1) -> list[dict[str, Any]]:
+def _queue(ws: Workspace, count: int = 1) -> list[Alert]:
     """Alerts handed to the sinks as `monitor run` does (which only queues the network ones)."""
     store = open_store(ws)
     alerts = [_alert(store, f"alert {index}") for index in range(count)]
@@ -227,7 +220,7 @@ def test_a_redirect_is_a_failed_delivery_and_is_never_followed(
         ws = _workspace(tmp_path, 'sinks = ["webhook"]\nwebhook_retries = 2\n')
         alert = raise_info_alert(ws, "retrain", "challenger promoted", scope="model:shop", model="shop")
     assert target.requests == [], "the redirect target must receive nothing"
-    assert _posted(hook) == [sinks.alert_payload(alert)], "one POST, not retried: a redirect is final"
+    assert _posted(hook) == [alert.payload()], "one POST, not retried: a redirect is final"
     (delivery,) = _deliveries(ws)
     assert (delivery["status"], delivery["attempts"]) == ("failed", 1)
     assert f"HTTP {code}: redirects are not followed" in delivery["error"]
@@ -343,7 +336,7 @@ def test_a_stalled_webhook_does_not_starve_the_command_sink(
     # One timeout for the webhook, then it is left alone for this drain; the commands still run.
     assert len(received) == 1 and elapsed < 0.5 + SLACK_SECONDS
     lines = [json.loads(line) for line in received_by_command.read_text().splitlines() if line.strip()]
-    assert [line["id"] for line in lines] == [alert["id"] for alert in alerts]
+    assert [line["id"] for line in lines] == [alert.id for alert in alerts]
     assert summary == {"attempts": 3, "delivered": 2, "failed": 0, "queued": 2}
     assert [row["status"] for row in _deliveries(ws, "command")] == ["delivered", "delivered"]
 
@@ -366,7 +359,7 @@ def test_a_queued_post_carries_the_alert_json_and_is_sent_once(
     (request,) = hook.requests
     assert request["method"] == "POST" and request["path"] == f"/hook?token={SECRET}"
     assert request["headers"]["Content-Type"] == "application/json"
-    assert json.loads(request["body"]) == sinks.alert_payload(alert)
+    assert json.loads(request["body"]) == alert.payload()
     (delivery,) = _deliveries(ws)
     assert (delivery["status"], delivery["attempts"], delivery["error"]) == ("delivered", 1, None)
     stored = json.dumps(open_store(ws).query("SELECT * FROM outbox")) + json.dumps(
@@ -388,7 +381,7 @@ def test_concurrent_drains_send_each_delivery_once(tmp_path: Path, monkeypatch: 
             thread.start()
         for thread in threads:
             thread.join(30)
-    assert sorted(payload["id"] for payload in _posted(hook)) == [alert["id"] for alert in alerts]
+    assert sorted(payload["id"] for payload in _posted(hook)) == [alert.id for alert in alerts]
     assert sum(summary["delivered"] for summary in summaries) == 8
     assert [row["status"] for row in _deliveries(ws)] == ["delivered"] * 8
 
@@ -404,7 +397,7 @@ def test_alerts_deliver_sends_the_queue_once(tmp_path: Path, monkeypatch: pytest
         assert json.loads(result.stdout) == {"attempts": 2, "delivered": 2, "failed": 0, "queued": 0}
         again = runner.invoke(app, ["alerts", "deliver", "-w", str(ws.root)])
         assert again.exit_code == 0 and again.stdout.startswith("0 delivered, 0 failed, 0 still queued")
-    assert [payload["id"] for payload in _posted(hook)] == [alert["id"] for alert in alerts]
+    assert [payload["id"] for payload in _posted(hook)] == [alert.id for alert in alerts]
     assert SECRET not in result.output + again.output
 
 
@@ -428,7 +421,7 @@ def test_the_daemon_sends_queued_deliveries_after_a_job_and_only_once(
                 wait_for(lambda: len(hook.requests) == 2, what="the delivery queued while running")
                 runs = len(job_runs(ws, "quiet"))
                 wait_for(lambda: len(job_runs(ws, "quiet")) >= runs + 2, what="two more jobs")
-            assert [payload["id"] for payload in _posted(hook)] == [before["id"], during["id"]]
+            assert [payload["id"] for payload in _posted(hook)] == [before.id, during.id]
     finally:
         unregister_task("quiet")
     assert [row["status"] for row in _deliveries(ws)] == ["delivered", "delivered"]

@@ -1,8 +1,8 @@
 """A seeded workspace for the TUI tests: 90 days of monitor runs, alerts, job runs, two registered models.
 
 Monitor runs, metrics, alerts and job runs go through the store's own writers (save_run, insert_alert,
-start_run/finish_run), so a change in what they write shows up here too; the registry folders and
-state/daemon.json follow the conventions in DEVELOPERS.md.
+start_run/finish_run) and the models through `Registry` (register, promote, rollback), so a change in what
+they write shows up here too; state/daemon.json follows the conventions in DEVELOPERS.md.
 """
 
 from __future__ import annotations
@@ -15,7 +15,9 @@ import random
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
+from unittest import mock
 
+from engine.registry import Registry
 from engine.store.alerts import insert_alert
 from engine.store.db import Store
 from engine.store.jobs import finish_run, start_run
@@ -463,9 +465,23 @@ def _write_json(path: Path, payload: dict) -> None:
     path.write_text(json.dumps(payload, indent=2) + "\n")
 
 
+def _tiny_onnx() -> bytes:
+    """A valid one-input ONNX graph (x -> probabilities): the registry checks a version's declared inputs and
+    output against its graph, and the TUI never scores with these models."""
+    from onnx import TensorProto, helper
+
+    graph = helper.make_graph(
+        [helper.make_node("Concat", ["x", "x"], ["probabilities"], axis=1)],
+        "fixture",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, [None, 1])],
+        [helper.make_tensor_value_info("probabilities", TensorProto.FLOAT, [None, 2])],
+    )
+    return helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)]).SerializeToString()
+
+
 def _seed_registry(ws: Workspace, now: datetime) -> None:
     models = {
-        # name: task, metric, [(version, days ago, chosen, validation, test, parity)], champion, history
+        # name: task, metric, [(version, days ago, chosen, validation, test, parity)], changes in order
         "conversion": (
             "binary",
             "roc_auc",
@@ -475,14 +491,13 @@ def _seed_registry(ws: Workspace, now: datetime) -> None:
                 (3, 12, "stack", 0.789, 0.784, 4.8e-6),
                 (4, 1, "hgb", 0.793, 0.787, 2.9e-6),
             ],
-            3,
             [
-                (80, "cli", "register", None, 1, "first model"),
-                (40, "retrain", "register", 1, 2, "retrain"),
-                (40, "retrain", "promote", 1, 2, "challenger better by 0.039 roc_auc"),
-                (12, "retrain", "register", 2, 3, "retrain"),
-                (12, "retrain", "promote", 2, 3, "challenger better by 0.008 roc_auc"),
-                (1, "retrain", "register", 3, 4, "challenger better by 0.003 < margin 0.005: kept champion"),
+                (80, "cli", "register+promote", 1, "first model"),
+                (40, "retrain", "register", 2, "retrain"),
+                (40, "retrain", "promote", 2, "challenger better by 0.039 roc_auc"),
+                (12, "retrain", "register", 3, "retrain"),
+                (12, "retrain", "promote", 3, "challenger better by 0.008 roc_auc"),
+                (1, "retrain", "register", 4, "challenger better by 0.003 < margin 0.005: kept champion"),
             ],
         ),
         "repurchase": (
@@ -492,48 +507,46 @@ def _seed_registry(ws: Workspace, now: datetime) -> None:
                 (1, 60, "logistic", 0.412, 0.405, 1.2e-7),
                 (2, 20, "mlp", 0.436, 0.428, 8.7e-5),
             ],
-            1,
             [
-                (60, "cli", "register", None, 1, "first model"),
-                (21, "cli", "register", 1, 2, "retrained by hand"),
-                (20, "dana", "promote", 1, 2, "better pr_auc"),
-                (19, "dana", "rollback", 2, 1, "calibration off on mobile"),
+                (60, "cli", "register+promote", 1, "first model"),
+                (21, "cli", "register", 2, "retrained by hand"),
+                (20, "dana", "promote", 2, "better pr_auc"),
+                (19, "dana", "rollback", 1, "calibration off on mobile"),
             ],
         ),
     }
-    for name, (task, metric, versions, champion, history) in models.items():
-        folder = ws.registry_dir / name
-        for version, days_ago, chosen, validation, test, parity in versions:
-            _write_json(
-                folder / f"v{version}" / "metadata.json",
-                {
-                    "name": name,
-                    "version": version,
+    onnx_bytes = _tiny_onnx()
+    clock = {"now": now}
+    registry = Registry(ws)
+    with mock.patch("engine.registry.now_text", lambda: clock["now"].isoformat(timespec="seconds")):
+        for name, (task, metric, versions, history) in models.items():
+            metadata = {
+                version: {
                     "task": task,
                     "target": "converted",
+                    "inputs": [{"name": "x", "column": "x", "dtype": "float32", "kind": "numeric"}],
+                    "output": {"name": "probabilities", "column": 1},
                     "metrics": {"validation": {metric: validation}, "test": {metric: test}},
                     "candidates": {chosen: {"validation": {metric: validation}, "test": {metric: test}}},
                     "chosen": chosen,
                     "parity_max_abs_diff": parity,
                     "created": _iso(now - timedelta(days=days_ago)),
                     "created_by": "cli",
-                },
-            )
-        _write_json(folder / "champion.json", {"version": champion, "since": _iso(now - timedelta(days=12))})
-        lines = [
-            json.dumps(
-                {
-                    "at": _iso(now - timedelta(days=days)),
-                    "who": who,
-                    "action": action,
-                    "from": old,
-                    "to": new,
-                    "why": why,
                 }
-            )
-            for days, who, action, old, new, why in history
-        ]
-        (folder / "history.jsonl").write_text("\n".join(lines) + "\n")
+                for version, days_ago, chosen, validation, test, parity in versions
+            }
+            # Every change through the registry's own writers, at the moment it happened.
+            for days, who, action, version, why in history:
+                clock["now"] = now - timedelta(days=days)
+                if action in ("register", "register+promote"):
+                    promote = action == "register+promote"
+                    registry.register(
+                        name, onnx_bytes, metadata[version], {}, promote=promote, who=who, why=why
+                    )
+                elif action == "promote":
+                    registry.promote(name, version, who=who, why=why)
+                else:
+                    registry.rollback(name, who=who, why=why)
 
 
 # Daemon locks held by this test process for a workspace that shows a running daemon (path -> open handle).

@@ -18,8 +18,8 @@ from typing import Annotated, Any, TypeVar
 import typer
 from rich.console import Console
 
-from engine.atomic import is_disk_full
 from engine.errors import EXIT_INTERNAL, ShopctlError
+from engine.infra.atomic import is_disk_full
 from engine.workspace import WORKSPACE_ENV, Workspace, open_workspace, resolve_root
 
 F = TypeVar("F", bound=Callable[..., Any])

@@ -171,7 +171,7 @@ def retrain(
     Example: shopctl retrain conversion --dry-run
     """
     from engine.clock import operator
-    from engine.retrain import retrain as run_retrain
+    from engine.train.retrain import retrain as run_retrain
 
     result = run_retrain(
         workspace_from(workspace), name, dry_run=dry_run, force=force, who=operator("cli")

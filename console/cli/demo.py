@@ -12,7 +12,7 @@ from rich.table import Table
 
 from console.cli.common import JsonOption, WorkspaceOption, emit, err, fail, guarded, info, out
 from engine.demo import DEFAULT_ROOT, run_demo
-from engine.durations import parse_days
+from engine.infra.durations import parse_days
 from engine.workspace import WORKSPACE_ENV
 
 SHOWN_METRICS = {"binary": ("roc_auc", "pr_auc", "log_loss"), "regression": ("rmse", "mae", "r2")}

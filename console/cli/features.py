@@ -51,6 +51,9 @@ def build(
                 f"note: the data is too short for a {users['configured_horizon_days']}-day horizon; "
                 f"used {users['horizon_days']} days"
             )
+        if "orders" in result:  # engine/features/orders.py
+            orders = result["orders"]
+            out.print(f"orders: {orders['rows']:,} orders of {orders['users']:,} users -> {orders['path']}")
         info(f"took {result['seconds']:.1f}s; next: shopctl train conversion")
 
     emit(result, as_json, human)

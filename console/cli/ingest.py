@@ -8,7 +8,7 @@ from typing import Annotated
 import typer
 
 from console.cli.common import JsonOption, WorkspaceOption, emit, err, guarded, info, out, workspace_from
-from engine.durations import parse_duration
+from engine.infra.durations import parse_duration
 from engine.ingest import PRESETS
 
 data_app = typer.Typer(help="Look at the event store.", no_args_is_help=True)

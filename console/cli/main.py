@@ -62,6 +62,10 @@ COMMAND_MODULES = (
     "monitor",  # monitor, alerts, report
     "daemon",  # daemon, retrain
     "tui",  # tui
+    "segments",  # segments build, show
+    "funnel",  # funnel, paths
+    "basket",  # basket
+    "forecast",  # forecast
     "experiment",  # experiment
 )
 

@@ -186,19 +186,19 @@ def alerts_list(
     """
     from engine.monitoring.alerts import list_alerts
 
-    rows = list_alerts(workspace_from(workspace), open_only=open_only)
+    alerts = list_alerts(workspace_from(workspace), open_only=open_only)
 
     def human() -> None:
-        if not rows:
+        if not alerts:
             info("no alerts" + (" open" if open_only else ""))
-        for alert in rows:
+        for alert in alerts:
             out.print(
-                f"#{alert['id']:<4} {_status(alert['severity']):<4} {alert['state']:<12} "
-                f"{alert['updated'][:16]}  {alert['rule']}: {alert['message']}",
+                f"#{alert.id:<4} {_status(alert.severity):<4} {alert.state:<12} "
+                f"{alert.updated[:16]}  {alert.rule}: {alert.message}",
                 markup=False,
             )
 
-    emit(rows, as_json, human)
+    emit([alert.to_dict() for alert in alerts], as_json, human)
 
 
 @alerts_app.command("ack")
@@ -220,10 +220,10 @@ def alerts_ack(
 
     alert = acknowledge(workspace_from(workspace), alert_id, operator("cli", who))
     emit(
-        alert,
+        alert.to_dict(),
         as_json,
         lambda: out.print(
-            f"#{alert['id']} {alert['state']} by {alert['acknowledged_by']}: {alert['message']}", markup=False
+            f"#{alert.id} {alert.state} by {alert.acknowledged_by}: {alert.message}", markup=False
         ),
     )
 

@@ -8,7 +8,7 @@ from typing import Annotated
 import typer
 
 from console.cli.common import JsonOption, WorkspaceOption, emit, guarded, info, out
-from engine.durations import parse_days
+from engine.infra.durations import parse_days
 from engine.simulator import FORMATS, SCENARIOS
 
 

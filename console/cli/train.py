@@ -18,7 +18,7 @@ from console.cli.common import (
     progress,
     workspace_from,
 )
-from engine.durations import parse_days
+from engine.infra.durations import parse_days
 
 
 @guarded
@@ -27,7 +27,7 @@ def train_command(
         str,
         typer.Argument(
             metavar="TASK|NAME",
-            help="Task (conversion, repurchase, churn, spend), or the model name when --table is given.",
+            help="Task (conversion, repurchase, churn, spend, order_risk), or the model name when --table is given.",
             show_default=False,
         ),
     ],
@@ -70,7 +70,7 @@ def train_command(
     Example: shopctl train shoppers --table online_shoppers_intention.csv --target Revenue
     """
     from engine.clock import operator
-    from engine.train_run import train_and_register  # polars, numpy: loaded when it runs
+    from engine.train.run import train_and_register  # polars, numpy: loaded when it runs
 
     ws = workspace_from(workspace)
     model_name = name or task
@@ -84,6 +84,20 @@ def train_command(
             advance(max(0, done - state["done"]), total=total)
             state["done"] = done
 
+        if task == "order_risk":  # its own trainer: detectors, and classifiers when --target labels the table
+            from engine.train.order_risk import train_order_risk
+
+            payload = train_order_risk(
+                ws,
+                model_name,
+                table=table,
+                target=target,
+                promote=not no_promote,
+                who=operator("cli"),
+                progress=report,
+            )
+            emit(payload, as_json, lambda: _print_order_risk(payload))
+            return
         payload = train_and_register(
             ws,
             model_name,
@@ -130,6 +144,26 @@ def _print_summary(payload: dict[str, Any]) -> None:
     if payload.get("selection_reason"):
         out.print(f"chosen: {payload['selection_reason']}")
     info(f"next: shopctl models show {payload['name']}   or   shopctl score {payload['name']} FILE")
+
+
+def _print_order_risk(payload: dict[str, Any]) -> None:
+    out.print(
+        f"registered {payload['name']} v{payload['version']} ({payload['model']}"
+        f"{', champion' if payload['promoted'] else ''}); ONNX parity max |diff| "
+        f"{payload['parity_max_abs_diff']:.2e}"
+    )
+    out.print(
+        f"review threshold {payload['threshold']:.4f} (flags about {payload['review_rate']:.1%} of orders); "
+        "score: higher = riskier"
+    )
+    out.print(f"{'candidate':<17} {'part':<10} {'roc_auc':>9} {'pr_auc':>9}")
+    for candidate, scores in payload["candidates"].items():
+        marker = "*" if candidate == payload["model"] else " "
+        for part in ("validation", "test"):
+            row = " ".join(f"{_format(scores[part].get(column)):>9}" for column in ("roc_auc", "pr_auc"))
+            out.print(f"{marker}{candidate:<16} {part:<10} {row}")
+    out.print(f"chosen: {payload['selection_reason']}")
+    info(f"next: shopctl score {payload['name']} --input data/features/orders.parquet --output risk.parquet")
 
 
 def register(app: typer.Typer) -> None:

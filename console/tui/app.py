@@ -19,11 +19,14 @@ from console.tui.messages import ActionDone, DataLoaded
 from console.tui.screens.alerts import AlertsScreen
 from console.tui.screens.base import ConsoleScreen
 from console.tui.screens.drift import DriftScreen
+from console.tui.screens.forecast import ForecastScreen
+from console.tui.screens.funnel import FunnelScreen
 from console.tui.screens.help import HelpScreen
 from console.tui.screens.jobs import JobsScreen
 from console.tui.screens.kpis import KpisScreen
 from console.tui.screens.models import ModelsScreen
 from console.tui.screens.overview import OverviewScreen
+from console.tui.screens.segments import SegmentsScreen
 from console.tui.screens.too_small import MIN_HEIGHT, MIN_WIDTH, TooSmallScreen
 from console.tui.widgets.vim_table import VimTable
 from engine.config import Settings
@@ -37,6 +40,9 @@ SCREEN_CLASSES: dict[str, type[ConsoleScreen]] = {
     "alerts": AlertsScreen,
     "models": ModelsScreen,
     "jobs": JobsScreen,
+    "segments": SegmentsScreen,
+    "funnel": FunnelScreen,
+    "forecast": ForecastScreen,
 }
 # Palette commands, "noun: verb": (title, help, screen, screen action).
 PALETTE_ACTIONS = (
@@ -219,9 +225,18 @@ class ShopctlApp(ActionsMixin, App[None]):
             )
         for title, help_text, mode, action in PALETTE_ACTIONS:
             yield SystemCommand(title, help_text, lambda m=mode, a=action: self.run_on_screen(m, a))
+        yield SystemCommand(
+            "orders: risk", "The riskiest recent orders and the flagged share", self.show_order_risk
+        )
         yield SystemCommand("console: refresh", "Read the store now", self.refresh_data)
         yield SystemCommand("console: help", "List every key and its CLI equivalent", self.action_help)
         yield from super().get_system_commands(screen)
+
+    def show_order_risk(self) -> None:
+        """Open the order-risk screen (console/tui/screens/order_risk.py) over the current one."""
+        from console.tui.screens.order_risk import OrderRiskScreen
+
+        self.push_screen(OrderRiskScreen(self.workspace))
 
     def run_on_screen(self, mode: str, action: str) -> None:
         """Open a screen, then run one of its actions on the row under its cursor."""

@@ -24,6 +24,9 @@ CLI_EQUIVALENTS: dict[str, str] = {
     "model_promote": "shopctl models promote NAME VERSION --why TEXT",
     "model_rollback": "shopctl models rollback NAME --why TEXT",
     "job_run_now": "shopctl daemon run-now JOB --no-wait",
+    "segments": "shopctl segments show",
+    "funnel": "shopctl funnel --compare-to previous",
+    "forecast": "shopctl forecast --by category",
 }
 
 APP_BINDINGS = [
@@ -33,6 +36,9 @@ APP_BINDINGS = [
     Binding("f5,4", "show_mode('alerts')", "Alerts", show=False, id="alerts"),
     Binding("f6,5", "show_mode('models')", "Models", show=False, id="models"),
     Binding("f7,6", "show_mode('jobs')", "Jobs", show=False, id="jobs"),
+    Binding("f8,7", "show_mode('segments')", "Segments", show=False, id="segments"),
+    Binding("f9,8", "show_mode('funnel')", "Funnel", show=False, id="funnel"),
+    Binding("f10,9", "show_mode('forecast')", "Forecast", show=False, id="forecast"),
     Binding("ctrl+r", "refresh", "Refresh", show=False, id="refresh"),
     Binding("f1,question_mark", "help", "Help", id="help"),
     Binding("ctrl+p", "command_palette", "Commands", show=False, id="command_palette"),

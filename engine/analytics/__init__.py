@@ -1,1 +1,1 @@
-"""Shop analytics on the event store: experiments, funnels and paths, forecasts."""
+"""Analytics over the event store: funnels, paths, bought-together rules (and experiments), one module each."""

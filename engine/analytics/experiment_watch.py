@@ -91,17 +91,19 @@ def _raise_or_resolve(
                 "consecutive": 1,
             },
         )
-        sinks.deliver(ws, store, alert_store.get_alert(store, alert_id) or {})
+        alert = alert_store.get_alert(store, alert_id)
+        if alert is not None:
+            sinks.deliver(ws, store, alert)
         return "opened"
     if firing and active is not None:
         alert_store.update_alert(
             store,
-            active["id"],
-            {"message": message, "value": value, "updated": now, "consecutive": active["consecutive"] + 1},
+            active.id,
+            {"message": message, "value": value, "updated": now, "consecutive": active.consecutive + 1},
         )
         return "held"
     if active is not None:
-        alert_store.update_alert(store, active["id"], {"state": "resolved", "resolved": now, "updated": now})
+        alert_store.update_alert(store, active.id, {"state": "resolved", "resolved": now, "updated": now})
         return "resolved"
     return "none"
 

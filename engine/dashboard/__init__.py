@@ -15,7 +15,6 @@ from engine.dashboard.model import (
     QUALITY_METRICS,
     SERIES_DAYS,
     SEVERITIES,
-    AlertRow,
     Champion,
     ConsoleData,
     DaemonState,
@@ -56,6 +55,7 @@ from engine.dashboard.screens import (
     read_jobs,
     read_kpis,
 )
+from engine.dashboard.segments import read_segments
 from engine.store.alerts import open_counts
 from engine.store.db import Store
 from engine.store.metrics import monitored_through
@@ -182,11 +182,11 @@ def load_console(ws: Workspace, *, now: datetime | None = None) -> ConsoleData:
             alerts=read_alerts(store, ALERT_ROWS),
             models=load_models(ws),
             jobs=read_jobs(store, ws, moment, daemon),
+            segments=read_segments(store),
         )
 
 
 __all__ = [
-    "AlertRow",
     "Champion",
     "ConsoleData",
     "DaemonState",

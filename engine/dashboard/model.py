@@ -7,6 +7,9 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
+from engine.dashboard.segment_model import EMPTY_SEGMENTS, SegmentsView
+from engine.records import Alert
+
 SERIES_DAYS = 90
 ALERT_ROWS = 200
 JOB_RUN_ROWS = 100
@@ -190,34 +193,6 @@ class KpiView:
 
 
 @dataclass(frozen=True)
-class AlertRow:
-    id: int
-    rule: str
-    metric: str
-    scope: str
-    model: str
-    severity: str
-    state: str
-    message: str
-    value: float | None
-    threshold: float | None
-    consecutive: int
-    opened: datetime | None
-    updated: datetime | None
-    acknowledged_by: str | None
-
-    @property
-    def target(self) -> tuple[str, str] | None:
-        """What the alert concerns: ("feature", name), ("segment", "dim=value") or ("model", name)."""
-        kind, sep, name = self.scope.partition(":")
-        if sep and kind in ("feature", "segment", "model") and name:
-            return kind, name
-        if self.model:
-            return "model", self.model
-        return None
-
-
-@dataclass(frozen=True)
 class VersionRow:
     version: int
     created: datetime | None
@@ -284,9 +259,10 @@ class ConsoleData:
     dashboard: Dashboard
     drift: DriftView
     kpis: KpiView
-    alerts: tuple[AlertRow, ...]
+    alerts: tuple[Alert, ...]
     models: tuple[ModelView, ...]
     jobs: JobsView
+    segments: SegmentsView = EMPTY_SEGMENTS  # customer segments (engine/dashboard/segments.py)
 
 
 def parse_time(text: Any) -> datetime | None:

@@ -11,7 +11,6 @@ from engine.dashboard.model import (
     ALERT_ROWS,
     JOB_RUN_ROWS,
     SEVERITIES,
-    AlertRow,
     DaemonState,
     DriftView,
     FeatureDrift,
@@ -31,6 +30,7 @@ from engine.dashboard.reads import (
     rows_at,
 )
 from engine.errors import ShopctlError
+from engine.records import Alert
 from engine.scheduling.triggers import describe_trigger
 from engine.store.alerts import newest_alerts
 from engine.store.db import Store
@@ -109,32 +109,13 @@ _STATE_ORDER = {"open": 0, "acknowledged": 1, "resolved": 2}
 _SEVERITY_ORDER = {name: index for index, name in enumerate(SEVERITIES)}
 
 
-def read_alerts(store: Store, limit: int) -> tuple[AlertRow, ...]:
-    rows = newest_alerts(store, limit)
-    alerts = [
-        AlertRow(
-            r["id"],
-            r["rule"],
-            r["metric"],
-            r["scope"],
-            r["model"],
-            r["severity"],
-            r["state"],
-            r["message"],
-            r["value"],
-            r["threshold"],
-            r["consecutive"],
-            parse_time(r["opened"]),
-            parse_time(r["updated"]),
-            r["acknowledged_by"],
-        )
-        for r in rows
-    ]
+def read_alerts(store: Store, limit: int) -> tuple[Alert, ...]:
+    alerts = newest_alerts(store, limit)
     alerts.sort(key=lambda a: (_STATE_ORDER.get(a.state, 3), _SEVERITY_ORDER.get(a.severity, 3), -a.id))
     return tuple(alerts[:limit])
 
 
-def load_alerts(ws: Workspace, *, limit: int = ALERT_ROWS) -> tuple[AlertRow, ...]:
+def load_alerts(ws: Workspace, *, limit: int = ALERT_ROWS) -> tuple[Alert, ...]:
     """Open alerts first (most severe first), then acknowledged, then the most recently resolved."""
     with reader(ws) as store:
         return read_alerts(store, limit)

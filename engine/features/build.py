@@ -16,12 +16,12 @@ from typing import Any
 
 import polars as pl
 
-from engine.atomic import atomic_write_json, atomic_write_with
 from engine.errors import InputError
 from engine.events import event_span
 from engine.features.sessions import session_spec
 from engine.features.users import as_utc_datetime, user_features, user_spec
 from engine.features.windows import write_session_table
+from engine.infra.atomic import atomic_write_json, atomic_write_with
 from engine.workspace import Workspace
 
 SESSIONS_FILE = "sessions.parquet"
@@ -123,10 +123,14 @@ def build_features(ws: Workspace, as_of: date | datetime | str | None = None) ->
     }
     atomic_write_json(meta_path(sessions_path), sessions_meta)
     atomic_write_json(meta_path(users_path), users_meta)
+    from engine.features.orders import write_order_table  # the order-risk table (engine/features/orders.py)
+
+    orders = write_order_table(ws, known, dimensions, common)
     return {
         "as_of": common["as_of"],
         "events": int(total_events),
         "sessions": {"path": str(sessions_path), "meta": str(meta_path(sessions_path))} | sessions_meta,
         "users": {"path": str(users_path), "meta": str(meta_path(users_path))} | users_meta,
+        "orders": orders,
         "seconds": round(time.perf_counter() - started, 3),
     }

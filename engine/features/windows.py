@@ -19,8 +19,8 @@ import polars as pl
 
 from engine.features.history import UserHistory, purchase_rows
 from engine.features.sessions import event_columns, session_aggregates, session_columns, session_features
-from engine.frame_writer import sink_frames
-from engine.prefetch import read_ahead
+from engine.infra.frame_writer import sink_frames
+from engine.infra.prefetch import read_ahead
 
 EVENTS_PER_WINDOW = 700_000  # peak memory follows this (about 500 bytes an event at 10 M events)
 MAX_WINDOW_DAYS = 28

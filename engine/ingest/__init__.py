@@ -1,15 +1,15 @@
 """Event ingest: read users' files, map them onto the canonical schema, quarantine bad rows, commit to the store.
 
 `ingest_files(ws, paths, options=None)` is the entry point the CLI, the daemon's inbox job and the demo call.
-The presets load with the package; the rest (polars) on first use (engine.lazy).
+The presets load with the package; the rest (polars) on first use (engine.infra.lazy).
 """
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from engine.infra.lazy import lazy_attributes
 from engine.ingest.presets import PRESETS
-from engine.lazy import lazy_attributes
 
 if TYPE_CHECKING:
     from engine.ingest.options import IngestOptions

@@ -13,7 +13,7 @@ from collections.abc import Callable
 import polars as pl
 
 from engine.events import EventStager
-from engine.faults import fault_point
+from engine.infra.faults import fault_point
 from engine.ingest.spill import Spill
 
 HOLD_ROWS = 500_000  # rows held in memory across dates before they are spilled

@@ -7,7 +7,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from engine.atomic import atomic_write_text, commit_staged, remove_temps, stage_bytes
+from engine.infra.atomic import atomic_write_text, commit_staged, remove_temps, stage_bytes
 from engine.workspace import Workspace
 
 

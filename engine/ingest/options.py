@@ -76,8 +76,12 @@ def parse_pairs(values: list[str] | None, option: str) -> dict[str, str]:
 
 def _delimiter(value: str) -> str:
     value = DELIMITER_NAMES.get(value.lower(), value) if value else ""
+    if value.lower() == "whitespace":
+        return "whitespace"  # engine.ingest.readers.WHITESPACE: runs of blanks separate fields
     if len(value) > 1:
-        raise InputError(f"delimiter {value!r}: use one character, or tab, comma, semicolon, pipe")
+        raise InputError(
+            f"delimiter {value!r}: use one character, or tab, comma, semicolon, pipe, whitespace"
+        )
     return value
 
 

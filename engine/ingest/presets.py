@@ -122,8 +122,8 @@ PRESETS: dict[str, Preset] = {
                 "event_time",
                 "timestamp",
             ),
-            "price": ("amount", "total", "value", "revenue", "sales", "price"),
-            "quantity": ("quantity", "qty", "units", "number"),
+            "price": ("amount", "total", "value", "revenue", "sales", "price", "dollar_value"),
+            "quantity": ("quantity", "qty", "units", "number", "number_of_cds"),  # CDNOW: number_of_cds
             "order_id": ("order_id", "transaction_id", "invoice"),
         },
         events={"purchase": "purchase"},

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import polars as pl
 
-from engine.atomic import atomic_write_with, remove_temps
+from engine.infra.atomic import atomic_write_with, remove_temps
 from engine.ingest.mapping import QUARANTINE_META
 from engine.workspace import Workspace
 

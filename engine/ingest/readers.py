@@ -32,6 +32,7 @@ LINE_COLUMN = "__line"
 BATCH_ROWS = 250_000
 HEAD_BYTES = 65536
 DELIMITERS = (",", "\t", ";", "|")
+WHITESPACE = "whitespace"  # runs of spaces/tabs separate fields (fixed-width-looking logs such as CDNOW)
 _DECLARED = {
     ".parquet": "parquet",
     ".pq": "parquet",
@@ -153,10 +154,13 @@ def _declared_kind(path: Path) -> str | None:
 
 
 def detect_delimiter(first_line: str) -> str:
-    """The candidate delimiter that occurs most often in the header line (comma when none does)."""
+    """The candidate delimiter that occurs most often in the header line; WHITESPACE when none occurs but
+    spaces separate several fields (a whitespace-aligned log); comma otherwise."""
     counts = {candidate: first_line.count(candidate) for candidate in DELIMITERS}
     best = max(counts, key=lambda candidate: counts[candidate])
-    return best if counts[best] > 0 else ","
+    if counts[best] > 0:
+        return best
+    return WHITESPACE if len(first_line.split()) > 1 else ","
 
 
 def _first_line(head: bytes) -> str:
@@ -168,7 +172,8 @@ def _first_line(head: bytes) -> str:
 
 
 def _looks_like_header(first_line: str, delimiter: str, expected: tuple[str, ...]) -> bool:
-    fields = {field.strip().strip('"').lower() for field in first_line.split(delimiter)}
+    parts = first_line.split() if delimiter == WHITESPACE else first_line.split(delimiter)
+    fields = {field.strip().strip('"').lower() for field in parts}
     return bool(fields & {name.lower() for name in expected})
 
 
@@ -218,6 +223,28 @@ def _transcoded(path: Path, compressed: bool, encoding: str) -> str:
             while chunk := source.read(1 << 20):
                 target.write(decoder.decode(chunk).encode("utf-8"))
             target.write(decoder.decode(b"", final=True).encode("utf-8"))
+    except BaseException:
+        Path(name).unlink(missing_ok=True)
+        raise
+    return name
+
+
+def _tabbed(path: Path, compressed: bool, encoding: str) -> str:
+    """Rewrite a whitespace-separated file as a tab-separated UTF-8 temp file, streaming line by line (leading
+    and trailing blanks dropped, each run of blanks one tab); returns its path (the caller deletes it).
+
+    polars' CSV reader takes one separator byte, and a log aligned with runs of spaces (CDNOW's master file)
+    would otherwise read as one column.
+    """
+    handle, name = tempfile.mkstemp(prefix="shopctl-ingest-", suffix=".tsv")
+    try:
+        opener = gzip.open if compressed else open
+        with (
+            opener(path, "rt", encoding=encoding, errors="replace", newline="") as source,
+            os.fdopen(handle, "w", encoding="utf-8") as target,
+        ):
+            for line in source:
+                target.write("\t".join(line.split()) + "\n")
     except BaseException:
         Path(name).unlink(missing_ok=True)
         raise
@@ -358,6 +385,9 @@ def open_source(
 
     def text_path() -> tuple[str, Callable[[], None]]:
         """A UTF-8 path polars can read (the file itself, or a transcoded copy) and how to clean up after."""
+        if kind == "text" and separator == WHITESPACE:  # separator is set below, before any text is read
+            name = _tabbed(path, compressed, chosen)
+            return name, lambda: Path(name).unlink(missing_ok=True)
         if chosen != "utf-8":
             name = _transcoded(path, compressed, chosen)
             return name, lambda: Path(name).unlink(missing_ok=True)
@@ -393,7 +423,12 @@ def open_source(
         separator,
         has_header,
         **source_args,
-        duplicate_columns=_duplicate_names(first_line, separator) if has_header else {},
+        duplicate_columns=_duplicate_names(
+            "\t".join(first_line.split()) if separator == WHITESPACE else first_line,
+            "\t" if separator == WHITESPACE else separator,
+        )
+        if has_header
+        else {},
     )
 
     def read_text() -> Iterator[pl.DataFrame]:
@@ -401,7 +436,7 @@ def open_source(
         try:
             lazy = pl.scan_csv(
                 readable,
-                separator=separator,
+                separator="\t" if separator == WHITESPACE else separator,
                 has_header=has_header,
                 new_columns=list(header) if header and not has_header else None,
                 infer_schema=False,  # every column as text: no guess from early rows can fail later

@@ -27,7 +27,8 @@ from engine.events import (
     new_ingest_id,
     publish_events,
 )
-from engine.faults import fault_point
+from engine.infra.faults import fault_point
+from engine.infra.locks import workspace_lock
 from engine.ingest.days import DayRows
 from engine.ingest.history import (
     LAST_INGEST_KEY,
@@ -45,7 +46,6 @@ from engine.ingest.readers import display_path, open_source
 from engine.ingest.report import FileReport, merged_reasons, source_warnings
 from engine.ingest.sessionize import assign_sessions, previous_sessions, session_bucket
 from engine.ingest.spill import Spill, clean_spills
-from engine.locks import workspace_lock
 from engine.workspace import Workspace
 
 Progress = Callable[[str], None]

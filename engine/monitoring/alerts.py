@@ -13,6 +13,7 @@ from typing import Any
 from engine.clock import now_text
 from engine.errors import ConfigError, InputError, NotFoundError
 from engine.monitoring import sinks
+from engine.records import Alert
 from engine.store import alerts as alert_store
 from engine.store.db import Store, open_store
 from engine.store.metrics import query_metrics
@@ -87,6 +88,13 @@ DEFAULT_RULES: tuple[dict[str, Any], ...] = (
     },
     {"name": "volume", "check": "quality", "metric": "volume", "test": "anomaly", "severity": "warning"},
     {
+        "name": "order-risk",
+        "check": "order_risk",
+        "metric": "flagged_share",
+        "test": "status",
+        "severity": "warning",
+    },
+    {
         "name": "quarantine-rate",
         "check": "quality",
         "metric": "quarantine_rate",
@@ -101,6 +109,23 @@ DEFAULT_RULES: tuple[dict[str, Any], ...] = (
         "op": ">",
         "threshold": 0,
         "severity": "critical",
+    },
+    # A customer segment's share left its band around the previous segment build (engine/customers/mix.py).
+    {
+        "name": "segment-mix",
+        "check": "segments",
+        "metric": "segment_*",
+        "test": "status",
+        "severity": "warning",
+    },
+    # A stored forecast's actuals outside its 95% interval three days running (`shopctl forecast`).
+    {
+        "name": "forecast-interval",
+        "check": "forecast",
+        "metric": "outside_days:*",
+        "op": ">=",
+        "threshold": 3,
+        "severity": "warning",
     },
 )
 
@@ -232,8 +257,8 @@ def severity_rank(severity: str) -> int:
     return SEVERITIES.index(severity) if severity in SEVERITIES else -1
 
 
-def describe(rule: Rule, row: dict[str, Any]) -> str:
-    """A one-line alert message a person can act on."""
+def describe(rule: Rule, row: dict[str, Any], *, holding_z: float | None = None) -> str:
+    """A one-line alert message a person can act on; `holding_z` says an open alert holds by hysteresis."""
     from engine.monitoring.report import change_text, format_value
 
     detail = row.get("detail") or {}
@@ -260,6 +285,8 @@ def describe(rule: Rule, row: dict[str, Any]) -> str:
             why += f"; slow decline (CUSUM {detail.get('cusum', 0):.1f})"
     else:
         why = f"status {row.get('status')}"
+    if holding_z is not None:
+        why += f"; still z {detail.get('z', 0):+.1f}, the alert holds until it is back within ±{holding_z:g}"
     text = f"{head} ({why})"
     return f"{rule.message}: {text}" if rule.message else text
 
@@ -303,6 +330,7 @@ def evaluate(
     """
     rules = parse_rules(ws.settings.alerts.rules)
     cooldown = timedelta(minutes=ws.settings.alerts.cooldown_minutes)
+    resolve_z = ws.settings.alerts.resolve_z
     firing: list[dict[str, Any]] = []
     for rule in rules:
         # Rows of one series in several kinds (estimated and realized AUC) make one condition: any fires.
@@ -322,20 +350,41 @@ def evaluate(
                     best = (held, row)
             held, row = best
             condition = held >= rule.for_runs
+            holding = False
+            if not condition and update_lifecycle and resolve_z > 0:
+                # Hysteresis: an open anomaly alert resolves once its series is back within ±resolve_z,
+                # not as soon as one window is merely short of anomaly_z (a noisy day inside an incident).
+                holding = _still_beyond(rule, row, alert_store.active_alert(store, **identity), resolve_z)
+            message = describe(rule, row, holding_z=resolve_z if holding else None)
             alert_id = None
             if update_lifecycle:
-                alert_id = _transition(ws, store, rule, row, identity, condition, held, window_end, cooldown)
-            if condition:
+                alert_id = _transition(
+                    ws, store, rule, row, identity, condition or holding, held, window_end, cooldown, message
+                )
+            if condition or holding:
                 firing.append(
                     {
                         **identity,
                         "severity": rule.severity,
-                        "message": describe(rule, row),
+                        "message": message,
                         "held_for": held,
                         "alert_id": alert_id,
+                        **({"holding": True} if holding else {}),
                     }
                 )
     return firing
+
+
+def _still_beyond(rule: Rule, row: dict[str, Any], active: Alert | None, resolve_z: float) -> bool:
+    """Whether an open anomaly alert's series is still more than resolve_z from its baseline, on the side
+    that opened it (the stored row's anomaly direction)."""
+    if active is None or rule.test not in ("status", "anomaly") or row.get("status") == "skipped":
+        return False
+    z = (row.get("detail") or {}).get("z")
+    opened_side = active.detail.get("side")
+    if not isinstance(z, int | float) or opened_side not in ("low", "high"):
+        return False
+    return z <= -resolve_z if opened_side == "low" else z >= resolve_z
 
 
 def _transition(
@@ -348,12 +397,13 @@ def _transition(
     held: int,
     window_end: str,
     cooldown: timedelta,
+    message: str,
 ) -> int | None:
     now = now_text()
     active = alert_store.active_alert(store, **key)
     if active and not condition:
-        alert_store.update_alert(store, active["id"], {"state": "resolved", "resolved": now, "updated": now})
-        sinks.deliver(ws, store, alert_store.get_alert(store, active["id"]) or active)
+        alert_store.update_alert(store, active.id, {"state": "resolved", "resolved": now, "updated": now})
+        sinks.deliver(ws, store, _stored(store, active.id))
         return None
     if not condition:
         return None
@@ -363,63 +413,72 @@ def _transition(
         "consecutive": held,
         "updated": now,
         "window_end": window_end,
-        "message": describe(rule, row),
+        "message": message,
         "severity": rule.severity,
     }
-    detail = {
+    detail: dict[str, Any] = {
         "row": {k: row.get(k) for k in ("check_name", "kind", "lower", "upper", "status")},
         "detail": row.get("detail") or {},
     }
+    # The side an anomaly opened on stays with the alert while it holds by hysteresis (see _still_beyond).
+    side = (row.get("detail") or {}).get("anomaly") or (active.detail.get("side") if active else None)
+    if side in ("low", "high"):
+        detail["side"] = side
     if active:
         # A newer window that still holds adds one run to the streak (the retrain policy counts them).
-        if window_end > (active.get("window_end") or ""):
-            fields["consecutive"] = max(held, int(active.get("consecutive") or 0) + 1)
+        if window_end > (active.window_end or ""):
+            fields["consecutive"] = max(held, active.consecutive + 1)
         else:
-            fields["consecutive"] = max(held, int(active.get("consecutive") or 1))
-        alert_store.update_alert(store, active["id"], fields, detail)
-        return int(active["id"])
+            fields["consecutive"] = max(held, active.consecutive)
+        alert_store.update_alert(store, active.id, fields, detail)
+        return active.id
     recent = alert_store.last_resolved(store, **key)
     if (
         recent
-        and recent.get("resolved")
-        and datetime.fromisoformat(recent["resolved"]) + cooldown > datetime.fromisoformat(now)
+        and recent.resolved
+        and datetime.fromisoformat(recent.resolved) + cooldown > datetime.fromisoformat(now)
     ):
         # Flapping inside the cooldown: reopen the same alert quietly instead of notifying again.
-        alert_store.update_alert(store, recent["id"], {**fields, "state": "open", "resolved": None}, detail)
-        return int(recent["id"])
+        alert_store.update_alert(store, recent.id, {**fields, "state": "open", "resolved": None}, detail)
+        return recent.id
     alert_id = alert_store.insert_alert(store, {**key, **fields, "state": "open", "opened": now}, detail)
-    sinks.deliver(ws, store, alert_store.get_alert(store, alert_id) or {})
+    sinks.deliver(ws, store, _stored(store, alert_id))
     return alert_id
 
 
-def list_alerts(ws: Workspace, open_only: bool = False) -> list[dict[str, Any]]:
+def _stored(store: Store, alert_id: int) -> Alert:
+    alert = alert_store.get_alert(store, alert_id)
+    if alert is None:  # written a moment ago in this process: only a replaced store file loses it
+        raise NotFoundError(f"alert {alert_id} vanished from the store just after it was written")
+    return alert
+
+
+def list_alerts(ws: Workspace, open_only: bool = False) -> list[Alert]:
     """Alerts newest first; open_only keeps those still open or acknowledged."""
     return alert_store.query_alerts(open_store(ws), open_only=open_only)
 
 
-def acknowledge(ws: Workspace, alert_id: int, who: str) -> dict[str, Any]:
+def acknowledge(ws: Workspace, alert_id: int, who: str) -> Alert:
     """Mark an open alert as seen by `who`; it still resolves itself when its condition clears."""
     store = open_store(ws)
     alert = alert_store.get_alert(store, int(alert_id))
     if alert is None:
         raise NotFoundError(f"alert {alert_id} does not exist; list alerts with `shopctl alerts list`")
-    if alert["state"] == "resolved":
-        raise InputError(
-            f"alert {alert_id} is already resolved ({alert['resolved']}); nothing to acknowledge"
-        )
-    if alert["state"] == "open":
+    if alert.state == "resolved":
+        raise InputError(f"alert {alert_id} is already resolved ({alert.resolved}); nothing to acknowledge")
+    if alert.state == "open":
         now = now_text()
         alert_store.update_alert(
             store,
-            alert["id"],
+            alert.id,
             {"state": "acknowledged", "acknowledged_by": who, "acknowledged_at": now, "updated": now},
         )
-    return alert_store.get_alert(store, alert["id"]) or alert
+    return _stored(store, alert.id)
 
 
 def raise_info_alert(
     ws: Workspace, rule: str, message: str, *, scope: str = "overall", model: str = ""
-) -> dict:
+) -> Alert:
     """Record an informational alert (e.g. a retrain decision) and send it to the sinks, network ones too."""
     store = open_store(ws)
     now = now_text()
@@ -438,7 +497,7 @@ def raise_info_alert(
             "consecutive": 1,
         },
     )
-    alert = alert_store.get_alert(store, alert_id) or {}
+    alert = _stored(store, alert_id)
     sinks.deliver(ws, store, alert)
     sinks.drain_outbox(ws, store)  # not inside a check: the webhook may take up to the delivery deadline
     return alert

@@ -137,7 +137,7 @@ def build_report(ws: Workspace) -> dict[str, Any]:
         "quality": [_brief(row) for row in quality_rows],
         "alerts": [
             {
-                key: alert.get(key)
+                key: alert.to_dict()[key]
                 for key in (
                     "id",
                     "severity",

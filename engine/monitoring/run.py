@@ -18,12 +18,13 @@ from typing import Any, cast
 import numpy as np
 import polars as pl
 
+from engine.customers.mix import segment_mix_rows
 from engine.errors import InputError, IntegrityError, ShopctlError
-from engine.lazy import import_in_background
-from engine.locks import workspace_lock
+from engine.infra.lazy import import_in_background
+from engine.infra.locks import workspace_lock
 from engine.monitoring import kpis, quality
 from engine.monitoring.alerts import evaluate, severity_rank
-from engine.monitoring.sinks import alert_payload, drain_outbox
+from engine.monitoring.sinks import drain_outbox
 from engine.monitoring.windows import (
     Window,
     baseline_windows,
@@ -41,7 +42,7 @@ from engine.store.db import open_store
 from engine.store.metrics import apply_retention, newest_window_end, query_metrics, save_run
 from engine.workspace import Workspace
 
-CHECK_ORDER = ("integrity", "quality", "kpi", "drift", "performance")
+CHECK_ORDER = ("integrity", "quality", "kpi", "drift", "performance", "segments")
 SCORE_COLUMNS = ("score", "prediction", "probability")
 SCORE_SLICE_ROWS = 250_000
 CUSUM_HISTORY = 56
@@ -56,7 +57,13 @@ def _champions(ws: Workspace) -> list[str]:
     except ImportError:  # registry not installed in this build: data and KPI checks only
         return []
     registry = Registry(ws)
-    return [name for name in registry.names() if registry.champion(name) is not None]
+    return [
+        name
+        for name in registry.names()
+        if registry.champion(name) is not None
+        and registry.get(name).metadata.get("kind")
+        != "order_risk"  # engine/monitoring/order_risk.py checks it
+    ]
 
 
 def _metric_row(check: str, metric: str, scope: str, value: Any, model: str, **fields: Any) -> dict[str, Any]:
@@ -373,7 +380,7 @@ def _scores(ws: Workspace, name: str, frame: pl.DataFrame) -> np.ndarray:
     for column in SCORE_COLUMNS:
         if column in frame.columns:
             return frame.get_column(column).cast(pl.Float64).to_numpy()
-    from engine.prefetch import read_ahead
+    from engine.infra.prefetch import read_ahead
     from engine.scoring import load_model
 
     model = load_model(ws, name)
@@ -630,6 +637,17 @@ def _check_events(
     sessions = kpis.session_frame(scoped, [current, *baselines], segments, monitor.funnel, history)
     counts = kpis.segment_counts(sessions, segments, monitor.funnel)
     checked.rows += kpis.kpi_metrics(counts, monitor, len(baselines), flagged_baselines(store, baselines))
+    checked.rows += segment_mix_rows(store)  # the newest customer-segment build against the one before
+    from engine.forecast.scoring import forecast_rows  # stored forecasts against the actuals landed since
+
+    checked.rows += forecast_rows(store, events, current.end)
+
+    from engine.monitoring.order_risk import order_risk_rows  # share of orders above an order-risk threshold
+
+    try:
+        checked.rows += order_risk_rows(ws, events, current, baselines, dimensions)[0]
+    except ShopctlError as error:
+        checked.errors.append(f"order risk: {error}")
     if not names:
         return checked
     table = _session_table(ws, events, current)
@@ -703,7 +721,7 @@ def _record(ws: Workspace, store: Any, checked: _Checked, now: datetime) -> Moni
     # the lock is released, bounded by [alerts] webhook_deadline_seconds; what is left waits in the outbox.
     deliveries = drain_outbox(ws, store)
     watched = {"", checked.model, *(info["name"] for info in models)}
-    open_alerts = [alert for alert in alert_store.active_alerts(store) if alert["model"] in watched]
+    open_alerts = [alert for alert in alert_store.active_alerts(store) if alert.model in watched]
     return MonitorRun(
         run_id=run_id,
         status=status,
@@ -715,7 +733,7 @@ def _record(ws: Workspace, store: Any, checked: _Checked, now: datetime) -> Moni
         backfill=backfill,
         checks=checks,
         firing=firing,
-        alerts=[alert_payload(alert) for alert in open_alerts],
+        alerts=[alert.payload() for alert in open_alerts],
         errors=checked.errors,
         retention=retention,
         deliveries=deliveries,

@@ -23,6 +23,7 @@ from typing import Any
 from engine.clock import now_text
 from engine.config import AlertsConfig
 from engine.monitoring.webhook import DeliveryFailed, DeliveryRefused, post_json
+from engine.records import Alert
 from engine.store import outbox
 from engine.store.alerts import record_delivery
 from engine.store.db import Store, open_store
@@ -33,30 +34,6 @@ COMMAND_TIMEOUT_SECONDS = 30.0
 NETWORK_SINKS = ("webhook", "command")  # queued in the outbox, sent by drain_outbox
 MIN_ATTEMPT_SECONDS = 0.05  # a drain starts no attempt with less time than this left
 LEASE_MARGIN_SECONDS = 30.0  # a claim outlives the drain's budget by this much
-
-
-def alert_payload(alert: dict[str, Any]) -> dict[str, Any]:
-    """The JSON every sink receives for one alert."""
-    keys = (
-        "id",
-        "rule",
-        "metric",
-        "scope",
-        "model",
-        "severity",
-        "state",
-        "message",
-        "value",
-        "threshold",
-        "opened",
-        "updated",
-        "resolved",
-        "window_end",
-        "consecutive",
-    )
-    payload = {key: alert.get(key) for key in keys}
-    payload["source"] = "shopctl"
-    return payload
 
 
 def _log(ws: Workspace, payload: dict[str, Any]) -> None:
@@ -136,17 +113,15 @@ def _attempt(config: AlertsConfig, item: outbox.OutboxItem, time_left: float) ->
     return "delivered", None, False
 
 
-def deliver(
-    ws: Workspace, store: Store, alert: dict[str, Any], config: AlertsConfig | None = None
-) -> list[dict]:
+def deliver(ws: Workspace, store: Store, alert: Alert, config: AlertsConfig | None = None) -> list[dict]:
     """Send one alert to the log and stderr sinks and queue it for the network sinks; one record per sink."""
     config = config or ws.settings.alerts
-    payload = alert_payload(alert)
+    payload = alert.payload()
     records = []
     for sink in config.sinks:
         if sink in NETWORK_SINKS:
             outbox.enqueue(
-                store, alert_id=alert.get("id"), sink=sink, payload=payload, at=now_text(), now=time.time()
+                store, alert_id=alert.id, sink=sink, payload=payload, at=now_text(), now=time.time()
             )
             records.append({"sink": sink, "status": "queued", "attempts": 0, "error": None})
             continue
@@ -160,7 +135,7 @@ def deliver(
             error = f"{sink}: {type(failure).__name__}: {failure}"
         status = "failed" if error else "delivered"
         record_delivery(
-            store, alert_id=alert.get("id"), sink=sink, status=status, attempts=1, error=error, at=now_text()
+            store, alert_id=alert.id, sink=sink, status=status, attempts=1, error=error, at=now_text()
         )
         records.append({"sink": sink, "status": status, "attempts": 1, "error": error})
     return records

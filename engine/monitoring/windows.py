@@ -5,8 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 
-from engine.durations import parse_duration as _parse_duration
 from engine.errors import InputError
+from engine.infra.durations import parse_duration as _parse_duration
 
 WEEK = timedelta(days=7)
 # The default window steps back one grain while less than this share of the newest grain has data.

@@ -14,8 +14,8 @@ import time
 from pathlib import Path
 from typing import Any
 
-from engine.atomic import atomic_write_text
 from engine.errors import WorkspaceBusy
+from engine.infra.atomic import atomic_write_text
 from engine.scheduling.context import JobContext, JobError, JobInterrupted
 from engine.workspace import Workspace
 
@@ -51,7 +51,7 @@ def monitor_task(context: JobContext) -> dict[str, Any]:
         "firing": len(result.firing),
         "open_alerts": len(result.alerts),
     }
-    from engine.scheduling.retrain_policy import retrain_on_alerts
+    from engine.train.policy import retrain_on_alerts
 
     retrains = []
     for name in produced["models"] or model_names(workspace, context.config.model):
@@ -134,7 +134,7 @@ def _counts(counts: dict[str, Any]) -> dict[str, Any]:
 
 def retrain_task(context: JobContext) -> dict[str, Any]:
     """Retrain the job's model (or every registered model) when the retrain policy allows it."""
-    from engine.scheduling.retrain_policy import retrain_on_schedule
+    from engine.train.policy import retrain_on_schedule
 
     decisions: list[dict[str, Any]] = []
     failures: list[str] = []

@@ -17,8 +17,8 @@ import time
 import uuid
 from typing import Any
 
-from engine.atomic import atomic_write_json, pid_alive
 from engine.errors import NotFoundError, ShopctlError, WorkspaceBusy
+from engine.infra.atomic import atomic_write_json, pid_alive
 from engine.records import JobRun
 from engine.scheduling.paths import DAEMON_LOCK, done_path, log_path, pid_path, request_path, state_path
 from engine.scheduling.runner import execute_job

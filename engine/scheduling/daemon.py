@@ -32,9 +32,9 @@ from apscheduler.events import (
 from apscheduler.schedulers.background import BackgroundScheduler
 
 from engine import __version__
-from engine.atomic import atomic_write_json, atomic_write_text
 from engine.errors import ShopctlError
-from engine.locks import workspace_lock
+from engine.infra.atomic import atomic_write_json, atomic_write_text
+from engine.infra.locks import workspace_lock
 from engine.scheduling.catchup import load_anchor, plan_missed_runs
 from engine.scheduling.executor import FireTimeExecutor
 from engine.scheduling.paths import (

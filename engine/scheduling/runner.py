@@ -15,7 +15,7 @@ from datetime import datetime
 from typing import Any
 
 from engine.errors import NotFoundError, ShopctlError, WorkspaceBusy
-from engine.locks import workspace_lock
+from engine.infra.locks import workspace_lock
 from engine.records import JobRun
 from engine.scheduling.context import JobContext, JobError, JobInterrupted
 from engine.scheduling.tasks import resolve_task

@@ -1,13 +1,13 @@
 """Scoring with onnxruntime only: load a registered model (sha256-checked) and score rows, frames or files.
 
-The format list loads with the package; onnxruntime, numpy and polars on first use (engine.lazy).
+The format list loads with the package; onnxruntime, numpy and polars on first use (engine.infra.lazy).
 """
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from engine.lazy import lazy_attributes
+from engine.infra.lazy import lazy_attributes
 
 if TYPE_CHECKING:
     from engine.scoring.model import ModelInput, ScoringModel, load_model, session_options

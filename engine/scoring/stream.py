@@ -21,8 +21,8 @@ import numpy as np
 import polars as pl
 
 from engine.errors import InputError
-from engine.frame_writer import sink_frames
-from engine.prefetch import read_ahead
+from engine.infra.frame_writer import sink_frames
+from engine.infra.prefetch import read_ahead
 from engine.scoring import FORMATS
 from engine.scoring.model import ScoringModel, load_model
 from engine.workspace import Workspace
@@ -244,6 +244,13 @@ def score_file(
     # stdin has no name to read a format from: --format then names the input format too (else it is sniffed).
     source = _open_source(model, str(input), fmt if str(input) == STDIO else None, chunk_rows)
     model.check_schema(source.schema, source.name)
+    required = [str(column) for column in model.metadata.get("required_columns") or ()]
+    absent = [column for column in required if column not in source.schema]
+    if absent:  # e.g. an order-risk score is useless without the order it belongs to
+        raise InputError(
+            f"{source.name}: no column {', '.join(map(repr, absent))}; model {model.label} keeps it beside "
+            "each score (build the table with `shopctl features build`)"
+        )
     keep = list(keep) if keep is not None else _id_columns(model, source.schema)
     unknown = [column for column in keep if column not in source.schema]
     if unknown:

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from engine.lazy import lazy_attributes
+from engine.infra.lazy import lazy_attributes
 from engine.simulator.scenarios import SCENARIOS
 
 if TYPE_CHECKING:

@@ -13,6 +13,7 @@ SCENARIOS = (
     "checkout_outage",
     "payment_failure",
     "tracking_bug",
+    "order_fraud",
     "experiment",
     "experiment_srm",
 )
@@ -44,6 +45,7 @@ SCENARIO_SETTINGS = {
     "checkout_outage": Scenario("checkout_outage", outage_device="mobile", outage_keep=0.08),
     "payment_failure": Scenario("payment_failure", outage_device="all", outage_keep=0.45, outage_days=14),
     "tracking_bug": Scenario("tracking_bug", dropped_event_type="cart"),
+    "order_fraud": Scenario("order_fraud"),  # a layer over the stable shop: engine/simulator/fraud.py
     "experiment": Scenario("experiment", variants=("A", "B"), variant_lift=(0.0, 0.15)),
     "experiment_srm": Scenario(
         "experiment_srm", variants=("A", "B"), variant_lift=(0.0, 0.15), srm_lost_share=0.08
@@ -70,6 +72,10 @@ def describe(scenario: Scenario, change: date | None) -> dict[str, Any]:
         "change_day": change.isoformat(),
         "change_time": day_start(change).isoformat().replace("+00:00", "Z"),
     }
+    if scenario.name == "order_fraud":
+        from engine.simulator.fraud import describe_fraud
+
+        return describe_fraud(change)
     if scenario.name == "traffic_shift":
         return when | {
             "segment": {"channel": "social", "device": "mobile", "visitor_type": "new"},

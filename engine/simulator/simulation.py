@@ -96,6 +96,11 @@ def simulate(
         variant_names=settings.variants,
         srm_lost_share=settings.srm_lost_share,
     )
+    fraud_truth: dict[str, Any] = {}
+    if scenario == "order_fraud" and change is not None:
+        from engine.simulator.fraud import add_order_fraud
+
+        events, fraud_truth = add_order_fraud(events, seed=seed, change=change, end=last_day)
     truth: dict[str, Any] = {
         "scenario": scenario,
         "seed": seed,
@@ -107,6 +112,7 @@ def simulate(
         "last_event": _iso(events["event_time"].max()),
     }
     truth |= describe(settings, change)
+    truth |= fraud_truth
     truth["counts"] = {
         "events": events.height,
         "sessions": int(len(sessions["start"])),

@@ -8,8 +8,8 @@ from typing import IO, Any, cast
 
 import polars as pl
 
-from engine.atomic import atomic_write_json, atomic_write_with
 from engine.errors import InputError
+from engine.infra.atomic import atomic_write_json, atomic_write_with
 from engine.simulator import FORMATS
 from engine.simulator.simulation import Simulation
 

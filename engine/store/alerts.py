@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from engine.records import Alert
 from engine.store.db import Store, inserted_id
 
 ACTIVE_STATES = ("open", "acknowledged")
@@ -28,18 +29,40 @@ ALERT_FIELDS = (
 )
 
 
-def _decode(row: dict[str, Any]) -> dict[str, Any]:
-    row["detail"] = json.loads(row.pop("detail_json", None) or "{}")
-    return row
+def _decode(row: dict[str, Any]) -> Alert:
+    try:
+        detail = json.loads(row.get("detail_json") or "{}")
+    except ValueError:
+        detail = {}
+    return Alert(
+        id=int(row["id"]),
+        rule=row["rule"],
+        metric=row["metric"],
+        scope=row["scope"],
+        model=row["model"] or "",
+        severity=row["severity"],
+        state=row["state"],
+        message=row["message"],
+        opened=row["opened"],
+        updated=row["updated"],
+        value=row["value"],
+        threshold=row["threshold"],
+        consecutive=int(row["consecutive"] or 1),
+        resolved=row["resolved"],
+        acknowledged_by=row["acknowledged_by"],
+        acknowledged_at=row["acknowledged_at"],
+        window_end=row["window_end"],
+        detail=detail if isinstance(detail, dict) else {},
+    )
 
 
-def get_alert(store: Store, alert_id: int) -> dict[str, Any] | None:
+def get_alert(store: Store, alert_id: int) -> Alert | None:
     """One alert by id, or None."""
     rows = store.query("SELECT * FROM alerts WHERE id = ?", (alert_id,))
     return _decode(rows[0]) if rows else None
 
 
-def active_alert(store: Store, *, rule: str, metric: str, scope: str, model: str) -> dict[str, Any] | None:
+def active_alert(store: Store, *, rule: str, metric: str, scope: str, model: str) -> Alert | None:
     """The open or acknowledged alert for one condition, if any."""
     rows = store.query(
         "SELECT * FROM alerts WHERE rule = ? AND metric = ? AND scope = ? AND model = ? "
@@ -49,7 +72,7 @@ def active_alert(store: Store, *, rule: str, metric: str, scope: str, model: str
     return _decode(rows[0]) if rows else None
 
 
-def active_alerts(store: Store, *, model: str | None = None) -> list[dict[str, Any]]:
+def active_alerts(store: Store, *, model: str | None = None) -> list[Alert]:
     """Every open or acknowledged alert (optionally of one model, where "" is the data/KPI alerts)."""
     if model is None:
         rows = store.query("SELECT * FROM alerts WHERE state IN ('open', 'acknowledged') ORDER BY id")
@@ -60,7 +83,7 @@ def active_alerts(store: Store, *, model: str | None = None) -> list[dict[str, A
     return [_decode(row) for row in rows]
 
 
-def last_resolved(store: Store, *, rule: str, metric: str, scope: str, model: str) -> dict[str, Any] | None:
+def last_resolved(store: Store, *, rule: str, metric: str, scope: str, model: str) -> Alert | None:
     """The most recently resolved alert for one condition (for the cooldown)."""
     rows = store.query(
         "SELECT * FROM alerts WHERE rule = ? AND metric = ? AND scope = ? AND model = ? AND state = 'resolved' "
@@ -98,7 +121,7 @@ def update_alert(
         connection.execute(f"UPDATE alerts SET {', '.join(assignments)} WHERE id = ?", (*values, alert_id))
 
 
-def query_alerts(store: Store, *, open_only: bool = False, limit: int = 500) -> list[dict[str, Any]]:
+def query_alerts(store: Store, *, open_only: bool = False, limit: int = 500) -> list[Alert]:
     """Alerts, newest first; open_only keeps open and acknowledged ones."""
     where = "WHERE state IN ('open', 'acknowledged')" if open_only else ""
     rows = store.query(f"SELECT * FROM alerts {where} ORDER BY id DESC LIMIT ?", (limit,))
@@ -130,18 +153,18 @@ def open_counts(store: Store) -> dict[str, int]:
     return {row["severity"]: row["n"] for row in rows}
 
 
-def newest_alerts(store: Store, limit: int) -> list[dict[str, Any]]:
-    """The newest `limit` alerts that are not resolved, then the newest `limit` resolved ones (raw rows)."""
+def newest_alerts(store: Store, limit: int) -> list[Alert]:
+    """The newest `limit` alerts that are not resolved, then the newest `limit` resolved ones."""
     rows = store.query("SELECT * FROM alerts WHERE state != 'resolved' ORDER BY id DESC LIMIT ?", (limit,))
-    return rows + store.query(
-        "SELECT * FROM alerts WHERE state = 'resolved' ORDER BY id DESC LIMIT ?", (limit,)
-    )
+    rows += store.query("SELECT * FROM alerts WHERE state = 'resolved' ORDER BY id DESC LIMIT ?", (limit,))
+    return [_decode(row) for row in rows]
 
 
-def held_alerts(store: Store, *, model: str, min_consecutive: int) -> list[dict[str, Any]]:
+def held_alerts(store: Store, *, model: str, min_consecutive: int) -> list[Alert]:
     """A model's open or acknowledged warning/critical alerts that held for at least min_consecutive runs."""
-    return store.query(
+    rows = store.query(
         "SELECT * FROM alerts WHERE model = ? AND state IN ('open', 'acknowledged') AND severity != 'info' "
         "AND consecutive >= ?",
         (model, min_consecutive),
     )
+    return [_decode(row) for row in rows]

@@ -123,7 +123,48 @@ MIGRATIONS: list[str] = [
     );
     CREATE INDEX outbox_due ON outbox (next_attempt);
     """,
-    # 3: A/B experiments (one row per variant dimension, metric and unit analysed) and each analysis of one,
+    # 3: one row per customer-segment build (`shopctl segments build`), keyed by its as-of moment; the
+    # summary holds the segment counts and cluster profiles that monitoring and the TUI compare over builds.
+    """
+    CREATE TABLE segment_builds (
+        id INTEGER PRIMARY KEY,
+        as_of TEXT NOT NULL UNIQUE,              -- ISO-8601 UTC: events strictly before it were used
+        built TEXT NOT NULL,
+        fingerprint TEXT NOT NULL,               -- sha256 of the segment table: same data, same build
+        users INTEGER NOT NULL,
+        orders INTEGER NOT NULL,
+        revenue REAL NOT NULL,
+        clusters INTEGER NOT NULL,
+        summary_json TEXT NOT NULL DEFAULT '{}'
+    );
+    """,
+    # 4: demand forecasts (`shopctl forecast`): one run per metric, split, as-of day and horizon (a re-run
+    # replaces it), its backtest, and a point per series and day with its prediction interval.
+    """
+    CREATE TABLE forecast_runs (
+        id INTEGER PRIMARY KEY,
+        metric TEXT NOT NULL,                    -- orders | units | revenue | sessions
+        by_column TEXT NOT NULL DEFAULT '',      -- '' for the shop's total, else the column split by
+        as_of TEXT NOT NULL,                     -- YYYY-MM-DD, the last day of actuals used
+        horizon_days INTEGER NOT NULL,
+        level REAL NOT NULL,                     -- interval coverage, e.g. 0.95
+        created TEXT NOT NULL,
+        created_by TEXT NOT NULL DEFAULT '',
+        backtest_json TEXT NOT NULL DEFAULT '[]',
+        UNIQUE (metric, by_column, as_of, horizon_days)
+    );
+    CREATE TABLE forecast_points (
+        run_id INTEGER NOT NULL REFERENCES forecast_runs(id) ON DELETE CASCADE,
+        series TEXT NOT NULL,
+        day TEXT NOT NULL,                       -- YYYY-MM-DD
+        model TEXT NOT NULL,
+        value REAL NOT NULL,
+        lower REAL NOT NULL,
+        upper REAL NOT NULL,
+        PRIMARY KEY (run_id, series, day)
+    );
+    """,
+    # 5: A/B experiments (one row per variant dimension, metric and unit analysed) and each analysis of one,
     # keyed by the last session it saw so re-running the same analysis replaces its row.
     """
     CREATE TABLE experiments (

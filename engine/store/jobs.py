@@ -11,8 +11,8 @@ import os
 from datetime import UTC, datetime
 from typing import Any
 
-from engine.atomic import pid_alive
 from engine.clock import iso, utc_now
+from engine.infra.atomic import pid_alive
 from engine.records import JobRun
 from engine.store.db import Store, inserted_id
 

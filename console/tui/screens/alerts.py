@@ -9,7 +9,8 @@ from textual.widgets import DataTable, Static
 from console.tui.format import SEVERITY_WORDS, STATE_WORDS, age, num
 from console.tui.screens.base import ConsoleScreen
 from console.tui.widgets.vim_table import VimTable
-from engine.dashboard import AlertRow, ConsoleData
+from engine.dashboard import ConsoleData
+from engine.records import Alert
 
 JUMP_MODES = {"feature": "drift", "segment": "kpis", "model": "models"}
 
@@ -24,7 +25,7 @@ class AlertsScreen(ConsoleScreen):
 
     def __init__(self) -> None:
         super().__init__()
-        self._alerts: tuple[AlertRow, ...] = ()
+        self._alerts: tuple[Alert, ...] = ()
 
     def compose_body(self) -> ComposeResult:
         yield VimTable("ID", "Sev", "State", "Opened", "Concerns", "Message", id="alert-table")
@@ -43,7 +44,7 @@ class AlertsScreen(ConsoleScreen):
                     str(alert.id),
                     SEVERITY_WORDS.get(alert.severity, alert.severity.upper()),
                     STATE_WORDS.get(alert.state, alert.state.upper()),
-                    age(alert.opened, now),
+                    age(alert.opened_at, now),
                     alert.scope,
                     alert.message,
                 ),
@@ -53,7 +54,7 @@ class AlertsScreen(ConsoleScreen):
         self._show_selected()
 
     @property
-    def selected(self) -> AlertRow | None:
+    def selected(self) -> Alert | None:
         key = self.query_one("#alert-table", VimTable).selected_key
         return next((alert for alert in self._alerts if str(alert.id) == key), None)
 

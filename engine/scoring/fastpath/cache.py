@@ -78,7 +78,7 @@ def read_entry(folder: Path, key: str) -> tuple[bytes, FeedPlan] | None:
 
 def write_entry(folder: Path, key: str, graph: bytes, plan: FeedPlan) -> None:
     """Store an entry (graph first, then the plan that names its hash); a failure to write is ignored."""
-    from engine.atomic import atomic_write_bytes, atomic_write_json
+    from engine.infra.atomic import atomic_write_bytes, atomic_write_json
 
     payload = {"graph_sha256": hashlib.sha256(graph).hexdigest(), "plan": plan_to_dict(plan)}
     try:

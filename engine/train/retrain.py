@@ -19,7 +19,7 @@ import numpy as np
 import polars as pl
 
 from engine.errors import ConfigError, InputError
-from engine.locks import workspace_lock
+from engine.infra.locks import workspace_lock
 from engine.records import ChallengerEvaluation, ModelEvaluation, RetrainDecision
 from engine.spec import TableSpec
 from engine.store import open_store
@@ -258,14 +258,14 @@ class Challenger:
     bytes and its reference profile."""
 
     trained: Any  # models.training.TrainResult
-    exported: Any  # engine.train_run.ExportedModel
+    exported: Any  # engine.train.run.ExportedModel
     predictor: Any  # models.onnx_export.OnnxPredictor
     profile: dict[str, Any]
 
 
 def _train_challenger(ws: Workspace, train_frame: pl.DataFrame, spec: TableSpec) -> Challenger:
     """Fit the configured candidates on the training window, export the winner to ONNX, check parity, profile it."""
-    from engine.train_run import export_onnx, reference_profile
+    from engine.train.run import export_onnx, reference_profile
     from models.training import train
 
     config = ws.settings.training
@@ -324,7 +324,7 @@ def _record(
 
 
 def _with_properties(challenger: Challenger) -> bytes:
-    from engine.train_run import stamp_properties
+    from engine.train.run import stamp_properties
 
     return stamp_properties(
         challenger.exported.onnx_bytes,
@@ -335,7 +335,7 @@ def _with_properties(challenger: Challenger) -> bytes:
 
 
 def _metadata(ws: Workspace, name: str, challenger: Challenger, judged: RetrainDecision, who: str) -> dict:
-    from engine.train_run import version_metadata
+    from engine.train.run import version_metadata
 
     trained = challenger.trained
     challenger_metrics = judged.challenger.metrics if judged.challenger else {}

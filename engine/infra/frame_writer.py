@@ -2,7 +2,7 @@
 
 Scoring (engine/scoring/stream.py) and the windowed feature build (engine/features/windows.py) both produce frames
 one chunk or time window at a time. polars sinks them through `register_io_source`; the file appears only when
-the whole stream was written (engine.atomic.atomic_path), and an error in the stream is raised once the sink has
+the whole stream was written (engine.infra.atomic.atomic_path), and an error in the stream is raised once the sink has
 finished: raised inside the sink, it let the writer create the temp file after our cleanup had run (a race that
 left a stray file).
 """
@@ -15,7 +15,7 @@ from pathlib import Path
 import polars as pl
 from polars.io.plugins import register_io_source
 
-from engine.atomic import atomic_path
+from engine.infra.atomic import atomic_path
 
 SINKS = {"parquet": "sink_parquet", "csv": "sink_csv", "jsonl": "sink_ndjson"}
 

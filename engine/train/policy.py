@@ -1,23 +1,21 @@
 """When to retrain on its own: on the retrain job's schedule, or when drift/performance alerts stay open.
 
 Both paths respect `[retrain] min_interval_hours` (counted from the newest retrain decision of the model,
-whoever asked for it) and end in the same `engine.retrain.retrain` call the CLI makes.
+whoever asked for it) and end in the same `engine.train.retrain.retrain` call the CLI makes.
 """
 
 from __future__ import annotations
 
-import json
 import logging
 from dataclasses import replace
 from datetime import timedelta
-from typing import Any
 
 from engine.monitoring.performance import METRICS
-from engine.records import RetrainDecision
-from engine.retrain import last_retrain_key, retrain, unsupported_reason
+from engine.records import Alert, RetrainDecision
 from engine.store import open_store
 from engine.store.alerts import held_alerts
 from engine.store.jobs import iso, kv_get, parse_iso, utc_now
+from engine.train.retrain import last_retrain_key, retrain, unsupported_reason
 from engine.workspace import Workspace
 
 log = logging.getLogger("shopctl.retrain")
@@ -53,19 +51,14 @@ def retrain_on_schedule(ws: Workspace, name: str, *, who: str = "daemon") -> Ret
     return retrain(ws, name, who=who)
 
 
-def open_retrain_alerts(ws: Workspace, name: str) -> list[dict[str, Any]]:
+def open_retrain_alerts(ws: Workspace, name: str) -> list[Alert]:
     """Open drift or performance alerts of a model that have held for at least on_alert_runs runs."""
     runs = ws.settings.retrain.on_alert_runs
-    rows = held_alerts(open_store(ws), model=name, min_consecutive=runs)
-    found = []
-    for row in rows:
-        try:
-            check = (json.loads(row.get("detail_json") or "{}").get("row") or {}).get("check_name")
-        except ValueError:
-            check = None
-        if check in RETRAIN_CHECKS or row["metric"] in DRIFT_METRICS + PERFORMANCE_METRICS:
-            found.append(row)
-    return found
+    return [
+        alert
+        for alert in held_alerts(open_store(ws), model=name, min_consecutive=runs)
+        if alert.check_name in RETRAIN_CHECKS or alert.metric in DRIFT_METRICS + PERFORMANCE_METRICS
+    ]
 
 
 def retrain_on_alerts(ws: Workspace, name: str, *, who: str = "daemon") -> RetrainDecision | None:
@@ -78,4 +71,4 @@ def retrain_on_alerts(ws: Workspace, name: str, *, who: str = "daemon") -> Retra
     log.info(
         "retrain %s: %d alert(s) open for %d+ runs", name, len(alerts), ws.settings.retrain.on_alert_runs
     )
-    return replace(retrain(ws, name, who=who), trigger={"alerts": [row["id"] for row in alerts]})
+    return replace(retrain(ws, name, who=who), trigger={"alerts": [alert.id for alert in alerts]})

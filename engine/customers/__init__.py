@@ -1,0 +1,1 @@
+"""Customers: RFM scores, named segments and behavioural clusters per customer, point in time."""
