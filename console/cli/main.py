@@ -66,6 +66,7 @@ COMMAND_MODULES = (
     "funnel",  # funnel, paths
     "basket",  # basket
     "forecast",  # forecast
+    "experiment",  # experiment
 )
 
 

@@ -175,10 +175,23 @@ def deliver_task(context: JobContext) -> dict[str, Any]:
     return drain_outbox(context.workspace)
 
 
+def experiments_task(context: JobContext) -> dict[str, Any]:
+    """Analyse every running A/B experiment (confidence sequences), alerting on an SRM or a significant result."""
+    from engine.analytics.experiment_watch import analyze_running
+
+    produced = analyze_running(context.workspace)
+    if produced["failed"]:
+        raise JobError(
+            f"experiment analysis failed for {'; '.join(produced['failed'])}", produced, retry=False
+        )
+    return produced
+
+
 BUILTIN_TASKS = {
     "monitor": monitor_task,
     "ingest": ingest_task,
     "retrain": retrain_task,
     "report": report_task,
     "deliver": deliver_task,
+    "experiments": experiments_task,
 }

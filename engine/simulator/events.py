@@ -11,6 +11,7 @@ from datetime import datetime
 import numpy as np
 import polars as pl
 
+from engine.simulator.scenarios import EXPERIMENT_COLUMN
 from engine.simulator.shop import (
     CATEGORY_NAMES,
     CATEGORY_SHARE,
@@ -49,6 +50,8 @@ def build_events(
     catalogue: Catalogue,
     drop_type: str | None = None,
     drop_from_us: int | None = None,
+    variant_names: tuple[str, ...] = (),
+    srm_lost_share: float = 0.0,
 ) -> pl.DataFrame:
     """The event table: one row per event, sorted by time, canonical columns plus channel, device, country."""
     n_views, n_cart, n_remove = funnel["n_views"], funnel["n_cart"], funnel["n_remove"]
@@ -137,6 +140,17 @@ def build_events(
             "country_code": sessions["country"][session],
         }
     )
+    experiment = "variant" in sessions and bool(variant_names)
+    if experiment:
+        frame = frame.with_columns(pl.Series("variant_code", sessions["variant"][session]))
+        if srm_lost_share > 0:
+            # The SRM bug: the last variant's tracking drops some sessions that do not buy, whole.
+            lost = (
+                (sessions["variant"] == len(variant_names) - 1)
+                & (n_purchase == 0)
+                & (stream(seed, "srm-lost").random(len(total)) < srm_lost_share)
+            )
+            frame = frame.filter(~pl.Series(lost[session]))
     del session, product, price, quantity
     if drop_type is not None and drop_from_us is not None:
         dropped = [code for code, name in enumerate(KIND_TYPE) if name == drop_type]
@@ -163,6 +177,11 @@ def build_events(
             _codes_to_strings("channel_code", CHANNELS).alias("channel"),
             _codes_to_strings("device_code", DEVICES).alias("device"),
             _codes_to_strings("country_code", COUNTRIES).alias("country"),
+            *(
+                [_codes_to_strings("variant_code", variant_names).alias(EXPERIMENT_COLUMN)]
+                if experiment
+                else []
+            ),
         )
         .collect()
     )

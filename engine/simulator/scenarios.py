@@ -14,7 +14,11 @@ SCENARIOS = (
     "payment_failure",
     "tracking_bug",
     "order_fraud",
+    "experiment",
+    "experiment_srm",
 )
+# The event column an experiment scenario writes each session's variant into (null before the experiment).
+EXPERIMENT_COLUMN = "ab_group"
 
 
 @dataclass(frozen=True)
@@ -29,6 +33,9 @@ class Scenario:
     outage_keep: float = 1.0  # share of purchases that still go through during the outage
     outage_days: int | None = None  # how long the outage lasts (None: until the end of the data)
     dropped_event_type: str | None = None  # event type that stops arriving
+    variants: tuple[str, ...] = ()  # an A/B test from the change day on: variant names, control first
+    variant_lift: tuple[float, ...] = ()  # true relative lift of each variant's purchase probability
+    srm_lost_share: float = 0.0  # share of the last variant's non-buying sessions whose events never arrive
 
 
 SCENARIO_SETTINGS = {
@@ -39,6 +46,10 @@ SCENARIO_SETTINGS = {
     "payment_failure": Scenario("payment_failure", outage_device="all", outage_keep=0.45, outage_days=14),
     "tracking_bug": Scenario("tracking_bug", dropped_event_type="cart"),
     "order_fraud": Scenario("order_fraud"),  # a layer over the stable shop: engine/simulator/fraud.py
+    "experiment": Scenario("experiment", variants=("A", "B"), variant_lift=(0.0, 0.15)),
+    "experiment_srm": Scenario(
+        "experiment_srm", variants=("A", "B"), variant_lift=(0.0, 0.15), srm_lost_share=0.08
+    ),
 }
 
 
@@ -148,6 +159,8 @@ def describe(scenario: Scenario, change: date | None) -> dict[str, Any]:
                 },
             ],
         }
+    if scenario.variants:
+        return when | _describe_experiment(scenario)
     event_type = scenario.dropped_event_type
     return when | {
         "segment": {},
@@ -156,5 +169,53 @@ def describe(scenario: Scenario, change: date | None) -> dict[str, Any]:
             {"metric": f"events:{event_type}", "scope": "overall", "expected_relative_change": -1.0},
             {"metric": "cart_rate", "scope": "overall", "expected_relative_change": -1.0},
             {"metric": "funnel:view->cart", "scope": "overall", "expected_relative_change": -1.0},
+        ],
+    }
+
+
+def _describe_experiment(scenario: Scenario) -> dict[str, Any]:
+    control = scenario.variants[0]
+    bug = scenario.srm_lost_share > 0
+    return {
+        "segment": {},
+        "what": (
+            f"an A/B test from the change day on: users (anonymous visitors by session) are split evenly over "
+            f"{', '.join(scenario.variants)} in column {EXPERIMENT_COLUMN!r}; "
+            + ", ".join(
+                f"{name} lifts the purchase probability by {lift:+.0%}"
+                for name, lift in zip(scenario.variants, scenario.variant_lift, strict=True)
+                if name != control
+            )
+            + (
+                f"; an SRM bug loses {scenario.srm_lost_share:.0%} of {scenario.variants[-1]}'s sessions that do "
+                "not buy (their events never arrive), which also inflates its measured conversion"
+                if bug
+                else ""
+            )
+        ),
+        "experiment": {
+            "dimension_column": EXPERIMENT_COLUMN,
+            "variants": list(scenario.variants),
+            "control": control,
+            "assignment": "user (anonymous visitors: session)",
+            "expected_split": {name: 1 / len(scenario.variants) for name in scenario.variants},
+            "true_relative_lift": dict(zip(scenario.variants, scenario.variant_lift, strict=True)),
+            "srm_bug": (
+                {
+                    "variant": scenario.variants[-1],
+                    "lost_share_of_non_buying_sessions": scenario.srm_lost_share,
+                }
+                if bug
+                else None
+            ),
+        },
+        "changes": [
+            {
+                "metric": "conversion_rate",
+                "scope": f"segment:{EXPERIMENT_COLUMN}={name}",
+                "expected_relative_change": lift,
+            }
+            for name, lift in zip(scenario.variants, scenario.variant_lift, strict=True)
+            if name != control
         ],
     }

@@ -166,7 +166,7 @@ def draw_sessions(
         + 0.1 * weekend
         + scenario.campaign_intent * campaign
     )
-    return {
+    sessions: dict[str, np.ndarray] = {
         "day": day,
         "start": start,
         "user": user,
@@ -177,6 +177,21 @@ def draw_sessions(
         "country": country,
         "intent": intent,
     }
+    if scenario.variants and change_index is not None:
+        sessions["variant"] = assign_variants(seed, user, day, len(scenario.variants), change_index)
+    return sessions
+
+
+def assign_variants(
+    seed: int, user: np.ndarray, day: np.ndarray, variants: int, change_index: int
+) -> np.ndarray:
+    """Each session's variant code (-1 before the experiment): one draw per user, so a user keeps a variant;
+    anonymous sessions draw their own. Own random streams, so the other scenarios' draws do not move."""
+    per_user = stream(seed, "ab-assign").random(int(user.max(initial=0)) + 1)
+    per_session = stream(seed, "ab-assign-anonymous").random(len(user))
+    draw = np.where(user >= 0, per_user[np.maximum(user, 0)], per_session)
+    code = np.minimum((draw * variants).astype(np.int64), variants - 1)
+    return np.where(day >= change_index, code, -1)
 
 
 def draw_funnel(
@@ -217,6 +232,9 @@ def draw_funnel(
         if scenario.outage_days is not None and change_index is not None:
             outage &= sessions["day"] < change_index + scenario.outage_days
         keep = np.where(outage, scenario.outage_keep, 1.0)
+    if "variant" in sessions:
+        lift = np.array([1.0, *(1.0 + np.asarray(scenario.variant_lift))])  # code -1 (no variant) -> index 0
+        keep = keep * lift[sessions["variant"] + 1]
 
     has_cart = stream(seed, "cart").random(n_sessions) < _sigmoid(
         -4.6 + 0.9 * intent + 0.35 * log_views - 0.35 * price_z

@@ -93,6 +93,8 @@ def simulate(
         catalogue,
         drop_type=settings.dropped_event_type,
         drop_from_us=None if change_index is None else change_index * DAY_US,
+        variant_names=settings.variants,
+        srm_lost_share=settings.srm_lost_share,
     )
     fraud_truth: dict[str, Any] = {}
     if scenario == "order_fraud" and change is not None:

@@ -164,6 +164,34 @@ MIGRATIONS: list[str] = [
         PRIMARY KEY (run_id, series, day)
     );
     """,
+    # 5: A/B experiments (one row per variant dimension, metric and unit analysed) and each analysis of one,
+    # keyed by the last session it saw so re-running the same analysis replaces its row.
+    """
+    CREATE TABLE experiments (
+        id INTEGER PRIMARY KEY,
+        dimension TEXT NOT NULL,
+        metric TEXT NOT NULL,
+        unit TEXT NOT NULL,                      -- user | session
+        query_json TEXT NOT NULL,                -- the options it is analysed with (control, since, sequential...)
+        status TEXT NOT NULL DEFAULT 'running',  -- running | stopped (the daemon analyses running ones)
+        created TEXT NOT NULL,
+        updated TEXT NOT NULL,
+        UNIQUE (dimension, metric, unit)
+    );
+    CREATE TABLE experiment_results (
+        id INTEGER PRIMARY KEY,
+        experiment_id INTEGER NOT NULL REFERENCES experiments(id) ON DELETE CASCADE,
+        analyzed TEXT NOT NULL,
+        last_session TEXT NOT NULL,              -- ISO-8601 UTC start of the newest session analysed
+        srm_p_value REAL,
+        srm_mismatch INTEGER NOT NULL,
+        significant INTEGER NOT NULL,            -- any variant significant (by the sequence when sequential)
+        verdict TEXT NOT NULL,
+        payload_json TEXT NOT NULL,              -- the `experiment analyze --json` payload
+        UNIQUE (experiment_id, last_session)
+    );
+    CREATE INDEX experiment_results_latest ON experiment_results (experiment_id, analyzed);
+    """,
 ]
 
 
