@@ -193,6 +193,10 @@ NEEDS_WORKSPACE: dict[str, list[str]] = {
     "paths": ["paths"],
     "basket rules": ["basket", "rules"],
     "forecast": ["forecast"],
+    "experiment analyze": ["experiment", "analyze", "--dimension", "ab_group"],
+    "experiment plan": ["experiment", "plan", "--baseline", "0.03", "--mde", "0.1"],
+    "experiment list": ["experiment", "list"],
+    "experiment stop": ["experiment", "stop", "1"],
 }
 # Commands that make their own folder or need none.
 NO_WORKSPACE_NEEDED = {"init", "demo", "simulate"}
