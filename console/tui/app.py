@@ -19,6 +19,7 @@ from console.tui.messages import ActionDone, DataLoaded
 from console.tui.screens.alerts import AlertsScreen
 from console.tui.screens.base import ConsoleScreen
 from console.tui.screens.drift import DriftScreen
+from console.tui.screens.experiments import ExperimentsScreen
 from console.tui.screens.forecast import ForecastScreen
 from console.tui.screens.funnel import FunnelScreen
 from console.tui.screens.help import HelpScreen
@@ -43,6 +44,7 @@ SCREEN_CLASSES: dict[str, type[ConsoleScreen]] = {
     "segments": SegmentsScreen,
     "funnel": FunnelScreen,
     "forecast": ForecastScreen,
+    "experiments": ExperimentsScreen,
 }
 # Palette commands, "noun: verb": (title, help, screen, screen action).
 PALETTE_ACTIONS = (

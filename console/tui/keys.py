@@ -27,6 +27,7 @@ CLI_EQUIVALENTS: dict[str, str] = {
     "segments": "shopctl segments show",
     "funnel": "shopctl funnel --compare-to previous",
     "forecast": "shopctl forecast --by category",
+    "experiments": "shopctl experiment list",
 }
 
 APP_BINDINGS = [
@@ -39,6 +40,7 @@ APP_BINDINGS = [
     Binding("f8,7", "show_mode('segments')", "Segments", show=False, id="segments"),
     Binding("f9,8", "show_mode('funnel')", "Funnel", show=False, id="funnel"),
     Binding("f10,9", "show_mode('forecast')", "Forecast", show=False, id="forecast"),
+    Binding("f12,0", "show_mode('experiments')", "Experiments", show=False, id="experiments"),
     Binding("ctrl+r", "refresh", "Refresh", show=False, id="refresh"),
     Binding("f1,question_mark", "help", "Help", id="help"),
     Binding("ctrl+p", "command_palette", "Commands", show=False, id="command_palette"),

@@ -16,7 +16,12 @@ SCREENS = (
     ("jobs", "Jobs"),
 )
 # Screens reached by key and palette that get a tab while open (the row above is full at 80 columns).
-EXTRA_SCREENS = {"segments": "Segments", "funnel": "Funnel", "forecast": "Forecast"}
+EXTRA_SCREENS = {
+    "segments": "Segments",
+    "funnel": "Funnel",
+    "forecast": "Forecast",
+    "experiments": "Experiments",
+}
 
 
 class NavBar(Static):
