@@ -301,6 +301,13 @@ class RetrainConfig(Section):
     min_interval_hours: float = Field(24, ge=0)
 
 
+class EngineConfig(Section):
+    engine: Literal["local", "spark"] = "local"
+    master: str = "local[2]"
+    connect_timeout_seconds: float = Field(60, gt=0)
+    app_name: str = "shopctl"
+
+
 class UIConfig(Section):
     refresh_seconds: float = Field(5, gt=0)
     mouse: bool = True
@@ -322,6 +329,7 @@ class Settings(Section):
     schedule: ScheduleConfig = Field(default_factory=ScheduleConfig)
     retrain: RetrainConfig = Field(default_factory=RetrainConfig)
     ui: UIConfig = Field(default_factory=UIConfig)
+    engine: EngineConfig = Field(default_factory=EngineConfig)
     keymap: dict[str, str] = Field(default_factory=dict)
     order_risk: OrderRiskConfig = Field(default_factory=OrderRiskConfig)
 

@@ -9,6 +9,7 @@ from typing import Annotated
 import typer
 
 from console.cli.common import JsonOption, WorkspaceOption, emit, guarded, info, progress, workspace_from
+from engine.errors import InputError
 from engine.scoring import FORMATS
 
 
@@ -46,6 +47,21 @@ def score(
             "NaN and empty cells are missing values.",
         ),
     ] = None,
+    engine: Annotated[
+        str | None,
+        typer.Option(
+            "--engine",
+            help="local (this machine, streaming) or spark (Parquet file/folder in, Parquet folder out; "
+            "docs/spark.md). Default: [engine] engine (local).",
+        ),
+    ] = None,
+    master: Annotated[
+        str | None,
+        typer.Option(
+            "--master",
+            help="Spark master (local[2], spark://host:7077, yarn, k8s://...); with --engine spark.",
+        ),
+    ] = None,
     workspace: WorkspaceOption = None,
     as_json: JsonOption = False,
 ) -> None:
@@ -58,18 +74,44 @@ def score(
     from engine.scoring import score_file  # onnxruntime, polars: loaded when the command runs
 
     ws = workspace_from(workspace)
-    with progress(f"scoring with {name}") as advance:
-        result = score_file(
-            ws,
-            name,
-            input_path,
-            output_path,
-            fmt,
-            version,
-            keep=keep or None,
-            progress=advance,
-            on_invalid=on_invalid,
-        )
+    chosen = engine or ws.settings.engine.engine
+    if chosen not in ("local", "spark"):
+        raise InputError(f"--engine {chosen!r}: use local or spark")
+    if chosen == "spark":
+        from engine.spark.scoring import spark_score  # pyspark: only when asked for
+
+        if input_path == "-" or output_path == "-":
+            raise InputError(
+                "--engine spark reads and writes Parquet paths, not stdin/stdout; name the files"
+            )
+        if fmt not in (None, "parquet"):
+            raise InputError(f"--engine spark writes a Parquet folder; drop --format {fmt}")
+        with progress(f"scoring with {name} on Spark"):
+            result = spark_score(
+                ws,
+                name,
+                input_path,
+                output_path,
+                version,
+                master=master,
+                keep=keep or None,
+                on_invalid=on_invalid,
+            )
+    elif master:
+        raise InputError("--master applies to --engine spark only; add --engine spark")
+    else:
+        with progress(f"scoring with {name}") as advance:
+            result = score_file(
+                ws,
+                name,
+                input_path,
+                output_path,
+                fmt,
+                version,
+                keep=keep or None,
+                progress=advance,
+                on_invalid=on_invalid,
+            )
     if result["invalid_rows"]:
         columns = ", ".join(f"{column} ({count:,})" for column, count in result["invalid_by_column"].items())
         outcome = "null scores" if result["on_invalid"] == "null" else "scored as missing values"

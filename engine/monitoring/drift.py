@@ -197,14 +197,132 @@ def _numeric_drift(
     )
 
 
+EXPAND_ROWS = 1_000_000  # runs up to this many values are expanded to the sorted array the local path uses
+
+
+def numeric_drift_from_runs(
+    name: str,
+    feature: dict[str, Any],
+    profile: dict[str, Any],
+    sample: list[Any],
+    values: np.ndarray,
+    counts: np.ndarray,
+    current_total: int,
+    config: MonitorConfig,
+) -> FeatureDrift:
+    """One numeric feature's drift from the current window's distinct finite values (sorted) and their counts.
+
+    Up to EXPAND_ROWS values the runs are expanded into the sorted array `drift_report` builds, so the result is
+    the local one bit for bit. Beyond that, the statistics are computed from the runs themselves in bounded
+    memory: bin counts, PSI and Jensen-Shannon exactly; Wasserstein and KS equal up to float summation order.
+    """
+    values = np.asarray(values, dtype=np.float64)
+    counts = np.asarray(counts, dtype=np.int64)
+    total = int(counts.sum())
+    if total <= EXPAND_ROWS:
+        current_sorted = np.repeat(values, counts)
+        return _numeric_drift(name, feature, profile, sample, current_sorted, current_total, config)
+    edges = np.asarray(feature["bin_edges"], dtype=np.float64)
+    reference_counts = np.asarray(feature["bin_counts"], dtype=np.int64)
+    cumulative = np.concatenate([[0], np.cumsum(counts)])
+    below = cumulative[np.searchsorted(values, edges, side="right")]
+    current_counts = np.diff(np.concatenate([[0], below, [total]])).astype(np.int64)
+    histogram = {
+        "edges": edges.tolist(),
+        "labels": _bin_labels(edges, bool(feature.get("discrete"))),
+        "reference": _shares(reference_counts),
+        "current": _shares(current_counts),
+    }
+
+    def compute(method: str) -> tuple[float, float | None]:
+        if method == "psi":
+            return stats.psi(reference_counts, current_counts), None
+        if method == "jensenshannon":
+            return stats.jensenshannon(reference_counts, current_counts), None
+        if method == "wasserstein":
+            spread = feature["std"] if feature["std"] > 0 else 1.0
+            if feature.get("discrete"):
+                atoms = np.asarray(feature["bin_edges"], dtype=np.float64)
+                return _wasserstein_discrete_runs(
+                    atoms, reference_counts[: atoms.size], values, counts
+                ) / spread, None
+            return _wasserstein_quantiles_runs(
+                np.asarray(feature["quantiles"]), np.asarray(profile["quantile_levels"]), values, counts
+            ) / spread, None
+        reference = np.sort(np.array([value for value in sample if value is not None], dtype=np.float64))
+        return _ks_runs(reference, values, counts)
+
+    return _verdict(name, "numeric", feature, total, current_total, histogram, config, compute)
+
+
+def _wasserstein_discrete_runs(
+    atoms: np.ndarray, weights: np.ndarray, values: np.ndarray, counts: np.ndarray
+) -> float:
+    """stats.wasserstein_discrete on a sample given as runs: the area between the two CDFs."""
+    weights = np.asarray(weights, dtype=np.float64)
+    total = counts.sum()
+    if total == 0 or atoms.size == 0 or weights.sum() <= 0:
+        return 0.0
+    grid = np.union1d(atoms, values)
+    reference_cdf = np.cumsum(weights / weights.sum())[np.searchsorted(atoms, grid, side="right") - 1]
+    reference_cdf = np.where(np.searchsorted(atoms, grid, side="right") > 0, reference_cdf, 0.0)
+    cumulative = np.concatenate([[0], np.cumsum(counts)])
+    current_cdf = cumulative[np.searchsorted(values, grid, side="right")] / total
+    return float(np.sum(np.abs(reference_cdf - current_cdf)[:-1] * np.diff(grid)))
+
+
+def _wasserstein_quantiles_runs(
+    quantiles: np.ndarray, levels: np.ndarray, values: np.ndarray, counts: np.ndarray, block: int = 1 << 20
+) -> float:
+    """stats.wasserstein_from_quantiles' midpoint rule (more than EXACT_WASSERSTEIN_ROWS values) over runs,
+    a block of ranks at a time so memory stays bounded."""
+    total = int(counts.sum())
+    cumulative = np.concatenate([[0], np.cumsum(counts)])
+    area = 0.0
+    for start in range(0, total, block):
+        ranks = np.arange(start, min(start + block, total), dtype=np.int64)
+        current = values[np.searchsorted(cumulative, ranks, side="right") - 1]
+        midpoints = (ranks.astype(np.float64) + 0.5) / total
+        area += float(np.abs(np.interp(midpoints, levels, quantiles) - current).sum())
+    return area / total
+
+
+def _ks_runs(reference: np.ndarray, values: np.ndarray, counts: np.ndarray) -> tuple[float, float]:
+    """scipy's two-sample KS (asymptotic, as ks_test uses past 10 M cells) on a current sample given as runs."""
+    from scipy.stats import distributions
+
+    total = int(counts.sum())
+    if reference.size == 0 or total == 0:
+        return 0.0, 1.0
+    grid = np.concatenate([reference, values])
+    cumulative = np.concatenate([[0], np.cumsum(counts)])
+    reference_cdf = np.searchsorted(reference, grid, side="right") / reference.size
+    current_cdf = cumulative[np.searchsorted(values, grid, side="right")] / total
+    statistic = float(np.max(np.abs(reference_cdf - current_cdf)))
+    larger, smaller = sorted([float(reference.size), float(total)], reverse=True)
+    p_value = float(
+        np.clip(distributions.kstwo.sf(statistic, np.round(larger * smaller / (larger + smaller))), 0, 1)
+    )
+    return statistic, p_value
+
+
 def _categorical_drift(
     name: str, feature: dict[str, Any], current: pl.Series, config: MonitorConfig
 ) -> FeatureDrift:
-    categories = feature["categories"]
     values = current.cast(pl.String).drop_nulls().value_counts(name="n")
     found = dict(
         zip(values.get_column(values.columns[0]).to_list(), values.get_column("n").to_list(), strict=True)
     )
+    return categorical_drift_from_counts(name, feature, found, current.len(), config)
+
+
+def categorical_drift_from_counts(
+    name: str, feature: dict[str, Any], found: dict[str, int], current_total: int, config: MonitorConfig
+) -> FeatureDrift:
+    """One categorical feature's drift from the current window's value counts (nulls left out) and row count:
+    all the statistic needs, so a distributed engine can hand in counts it aggregated (engine/spark)."""
+    categories = feature["categories"]
+    found = dict(found)
     current_counts = np.array(
         [found.pop(category, 0) for category in categories] + [sum(found.values())], np.int64
     )
@@ -228,7 +346,7 @@ def _categorical_drift(
         return stats.chi_square(reference_counts, current_counts)
 
     return _verdict(
-        name, "categorical", feature, int(current_counts.sum()), current.len(), histogram, config, compute
+        name, "categorical", feature, int(current_counts.sum()), current_total, histogram, config, compute
     )
 
 
@@ -327,6 +445,23 @@ def drift_report(
             )
         else:
             results.append(_categorical_drift(name, feature, current.get_column(name), monitor_config))
+    return assemble_report(
+        results,
+        current.height,
+        monitor_config,
+        score_drift(profile, scores, monitor_config),
+        domain_classifier(profile, current, seed=int(profile.get("seed", 0))),
+    )
+
+
+def assemble_report(
+    results: list[FeatureDrift],
+    rows: int,
+    monitor_config: MonitorConfig,
+    score: FeatureDrift | None,
+    multivariate: Any,
+) -> DriftReport:
+    """The report from per-feature results: p-values adjusted together, sorted by severity, the drifted share."""
     _adjust_p_values(results)
     results.sort(key=lambda result: (-result.severity, result.name))
     judged = [result for result in results if result.method is not None]
@@ -336,9 +471,9 @@ def drift_report(
         share=share,
         drifted=bool(judged) and share >= monitor_config.drift_share,
         share_threshold=monitor_config.drift_share,
-        rows=current.height,
-        score_drift=score_drift(profile, scores, monitor_config),
-        multivariate=domain_classifier(profile, current, seed=int(profile.get("seed", 0))),
+        rows=rows,
+        score_drift=score,
+        multivariate=multivariate,
     )
 
 
