@@ -10,12 +10,12 @@ alert every morning. Means get Welch's t band.
 from __future__ import annotations
 
 import functools
-import math
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import polars as pl
 
+from engine.analytics.stats import wilson_interval
 from engine.config import MonitorConfig
 from engine.monitoring import bands
 from engine.monitoring.windows import Window
@@ -41,17 +41,6 @@ BAD_DIRECTION = {
     "session_share": "both",
     "sessions": "both",
 }
-
-
-def wilson_interval(successes: float, trials: float, z: float) -> tuple[float, float]:
-    """The Wilson score interval for a binomial proportion (z standard deviations wide)."""
-    if trials <= 0:
-        return (0.0, 1.0)
-    p = successes / trials
-    denominator = 1 + z * z / trials
-    centre = (p + z * z / (2 * trials)) / denominator
-    half = z * math.sqrt(p * (1 - p) / trials + z * z / (4 * trials * trials)) / denominator
-    return (max(0.0, centre - half), min(1.0, centre + half))
 
 
 def session_frame(
