@@ -103,8 +103,8 @@ def train_order_risk(
 ) -> dict[str, Any]:
     """Train, export, parity-check, profile and register the order-risk model; returns the `train --json` payload."""
     from engine.monitoring.profile import build_reference_profile
-    from engine.registry import Registry, check_name
-    from engine.train.run import _fingerprint, _finite, stamp_properties
+    from engine.registry import check_name
+    from engine.train.run import ExportedModel, _fingerprint, _finite, register_version
     from models.anomaly import (
         DETECTORS,
         RISK_OUTPUT,
@@ -256,13 +256,11 @@ def train_order_risk(
             "created_by": who,
         }
     )
-    onnx_bytes = stamp_properties(onnx_bytes, inputs, output, threshold)
-    if progress:
-        progress("registering", steps - 1, steps)
     why = f"trained {chosen} on {frame.height} orders"
-    version = Registry(ws).register(name, onnx_bytes, metadata, profile, promote=promote, who=who, why=why)
-    if progress:
-        progress("registered", steps, steps)
+    version = register_version(
+        ws, name, ExportedModel(onnx_bytes, inputs, output, parity), threshold, metadata, profile,
+        promote=promote, who=who, why=why, progress=progress, steps=steps,
+    )  # fmt: skip
     return _finite(
         {
             "name": name,

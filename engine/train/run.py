@@ -243,6 +243,96 @@ def _training_window(table: pl.DataFrame, spec: TableSpec, positions: np.ndarray
     return {"column": spec.time_column, "start": times.min(), "end": times.max()}
 
 
+def _training_frame(
+    ws: Workspace,
+    config: TrainingConfig,
+    *,
+    task: str | None,
+    table: Path | str | None,
+    target: str | None,
+    cutoff: str | date | datetime | None,
+    horizon_days: int | None,
+) -> tuple[pl.DataFrame, TableSpec, dict[str, Any]]:
+    """The rows to train on, their spec and where they came from: a --table file, or a task's table."""
+    from models.tables import load_table
+
+    if table is not None:
+        if not target:
+            raise InputError(f"--table {table} needs --target COLUMN (the label to learn)")
+        frame, spec = load_table(table, target, config)
+        return frame, spec, {"task": None, "table": str(table), "target": target}
+    if task is not None:
+        if task not in TASKS:
+            raise InputError(
+                f"unknown task {task!r}; expected one of {', '.join(TASKS)}, "
+                "or train a table with --table FILE --target COLUMN"
+            )
+        return _task_table(ws, task, _parse_cutoff(cutoff), horizon_days)
+    raise InputError(
+        "nothing to train: name a task (conversion, repurchase, churn, spend) or pass --table FILE"
+    )
+
+
+def _checked_export(
+    name: str, result: Any, config: TrainingConfig
+) -> tuple[ExportedModel, dict[str, Any] | None]:
+    """The winner's ONNX export, refused above parity_tolerance; an MLP quantized when that keeps its metric."""
+    from models.quantize import try_quantize
+
+    exported = export_onnx(result)
+    if exported.parity > config.parity_tolerance:
+        raise IntegrityError(
+            f"model {name!r} ({result.chosen}): ONNX differs from scikit-learn by {exported.parity:.3g} on the "
+            f"test rows, above [training] parity_tolerance {config.parity_tolerance:g}; not registered"
+        )
+    if not (config.quantize_mlp and result.chosen == "mlp"):
+        return exported, None
+    validation_features, validation_labels = result.part("validation")
+    spec = result.spec
+    metric = config.selection_metric if spec.task == "binary" else config.regression_selection_metric
+    quantized, quantization = try_quantize(
+        exported.onnx_bytes,
+        exported.inputs,
+        exported.output,
+        validation_features,
+        validation_labels,
+        task=spec.task,
+        metric=metric,
+        threshold=result.threshold or 0.5,
+        tolerance=config.quantize_tolerance,
+        baseline=result.baseline,
+    )
+    if quantized is not None:
+        exported = ExportedModel(quantized, exported.inputs, exported.output, exported.parity)
+    return exported, quantization
+
+
+def register_version(
+    ws: Workspace,
+    name: str,
+    exported: ExportedModel,
+    threshold: float | None,
+    metadata: dict[str, Any],
+    profile: dict[str, Any],
+    *,
+    promote: bool,
+    who: str,
+    why: str,
+    progress: Progress | None = None,
+    steps: int = 1,
+) -> int:
+    """Stamp the ONNX file's properties and register it with its metadata and profile (the last two steps)."""
+    from engine.registry import Registry
+
+    onnx_bytes = stamp_properties(exported.onnx_bytes, exported.inputs, exported.output, threshold)
+    if progress:
+        progress("registering", steps - 1, steps)
+    version = Registry(ws).register(name, onnx_bytes, metadata, profile, promote=promote, who=who, why=why)
+    if progress:
+        progress("registered", steps, steps)
+    return version
+
+
 def train_and_register(
     ws: Workspace,
     name: str,
@@ -258,31 +348,15 @@ def train_and_register(
     progress: Progress | None = None,
 ) -> dict[str, Any]:
     """Train the candidates, export the best to ONNX, check parity, profile it and register it; returns the summary."""
-    from engine.registry import Registry, check_name
-    from models.quantize import try_quantize
-    from models.tables import load_table
+    from engine.registry import check_name
     from models.training import train
 
     check_name(name)
     settings: TrainingConfig = ws.settings.training
     config = settings.model_copy(update={"candidates": parse_candidates(candidates, settings.candidates)})
-    if table is not None:
-        if not target:
-            raise InputError(f"--table {table} needs --target COLUMN (the label to learn)")
-        frame, spec = load_table(table, target, config)
-        source: dict[str, Any] = {"task": None, "table": str(table), "target": target}
-    elif task is not None:
-        if task not in TASKS:
-            raise InputError(
-                f"unknown task {task!r}; expected one of {', '.join(TASKS)}, "
-                "or train a table with --table FILE --target COLUMN"
-            )
-        frame, spec, source = _task_table(ws, task, _parse_cutoff(cutoff), horizon_days)
-    else:
-        raise InputError(
-            "nothing to train: name a task (conversion, repurchase, churn, spend) or pass --table FILE"
-        )
-
+    frame, spec, source = _training_frame(
+        ws, config, task=task, table=table, target=target, cutoff=cutoff, horizon_days=horizon_days
+    )
     steps = len(config.candidates) + 3
 
     def training_progress(message: str, done: int, _total: int) -> None:
@@ -293,58 +367,28 @@ def train_and_register(
     spec = result.spec  # without numeric columns that were empty in the train rows
     if progress:
         progress(f"exporting {result.chosen} to ONNX", steps - 3, steps)
-    exported = export_onnx(result)
-    onnx_bytes, inputs, output, parity = (
-        exported.onnx_bytes,
-        exported.inputs,
-        exported.output,
-        exported.parity,
-    )
-    if parity > config.parity_tolerance:
-        raise IntegrityError(
-            f"model {name!r} ({result.chosen}): ONNX differs from scikit-learn by {parity:.3g} on the test rows, "
-            f"above [training] parity_tolerance {config.parity_tolerance:g}; not registered"
-        )
-    quantization: dict[str, Any] | None = None
-    if config.quantize_mlp and result.chosen == "mlp":
-        validation_features, validation_labels = result.part("validation")
-        metric = config.selection_metric if spec.task == "binary" else config.regression_selection_metric
-        quantized, quantization = try_quantize(
-            onnx_bytes,
-            inputs,
-            output,
-            validation_features,
-            validation_labels,
-            task=spec.task,
-            metric=metric,
-            threshold=result.threshold or 0.5,
-            tolerance=config.quantize_tolerance,
-            baseline=result.baseline,
-        )
-        if quantized is not None:
-            onnx_bytes = quantized
-
+    exported, quantization = _checked_export(name, result, config)
     if progress:
         progress("profiling reference data", steps - 2, steps)
-    profile, _ = reference_profile(result, onnx_bytes, inputs, output, seed=config.seed)
+    profile, _ = reference_profile(
+        result, exported.onnx_bytes, exported.inputs, exported.output, seed=config.seed
+    )
     metadata = version_metadata(
         name,
         result,
-        inputs=inputs,
-        output=output,
-        parity=parity,
+        inputs=exported.inputs,
+        output=exported.output,
+        parity=exported.parity,
         source=source,
         who=who,
         fractions=config.split,
         quantization=quantization,
     )
-    onnx_bytes = stamp_properties(onnx_bytes, inputs, output, result.threshold)
-    if progress:
-        progress("registering", steps - 1, steps)
     why = f"trained {result.chosen} on {len(result.labels)} rows"
-    version = Registry(ws).register(name, onnx_bytes, metadata, profile, promote=promote, who=who, why=why)
-    if progress:
-        progress("registered", steps, steps)
+    version = register_version(
+        ws, name, exported, result.threshold, metadata, profile,
+        promote=promote, who=who, why=why, progress=progress, steps=steps,
+    )  # fmt: skip
     return _finite(
         {
             "name": name,
@@ -365,7 +409,7 @@ def train_and_register(
             "selection": result.selection["method"],
             "selection_reason": result.selection["reason"],
             "selection_metric": result.selection["metric"],
-            "parity_max_abs_diff": parity,
+            "parity_max_abs_diff": exported.parity,
             "quantization": quantization,
             "split": metadata["split"],
             "promoted": promote,
