@@ -202,3 +202,36 @@ def test_unreachable_master_is_an_error_not_a_hang(shop) -> None:
 def test_input_errors_name_the_path(shop, spark, tmp_path) -> None:
     with pytest.raises(InputError, match="no such file or folder"):
         spark_drift_report(shop, "conv_hgb", str(tmp_path / "absent"), spark=spark)
+
+
+def test_monitor_run_on_spark_stores_the_local_drift_verdicts(shop, batch, spark, tmp_path) -> None:
+    """`monitor run --input FOLDER --engine spark`: the stored drift rows are the ones the local drift report
+    gives on the same rows; quality and performance are said to be local-only, not silently missing."""
+    import json
+
+    from engine.monitoring.run import drift_rows
+
+    single, folder = batch
+    name = "conv_hgb"
+    score_file(shop, name, single, tmp_path / "scores.parquet")
+    scores = pl.read_parquet(tmp_path / "scores.parquet").get_column("score").fill_null(np.nan).to_numpy()
+    profile = Registry(shop).get(name).profile
+    local = drift_report(profile, pl.read_parquet(single), shop.settings.monitor, scores).to_dict()
+    local["multivariate"] = None  # the domain classifier needs full rows: local only
+    args = ["monitor", "run", "--input", str(folder), "--model", name, "--engine", "spark", "--json"]
+    result = runner.invoke(app, [*args, "-w", str(shop.root)])
+    assert result.exit_code in (0, 3), result.output
+    payload = json.loads(result.stdout)
+    (drift,) = [check for check in payload["checks"] if check["name"] == "drift"]
+    from engine.infra.durations import parse_duration
+
+    expected = drift_rows(local, name, parse_duration(shop.settings.monitor.window, source="window"))
+
+    def key(row: dict) -> tuple:
+        return (row["metric"], row["scope"], row["status"], row.get("value"))
+
+    assert sorted(map(key, drift["metrics"])) == sorted(map(key, expected))
+    (info,) = payload["models"]
+    assert info["engine"] == "spark" and "local only" in info["skipped"]
+    no_input = runner.invoke(app, ["monitor", "run", "--engine", "spark", "-w", str(shop.root)])
+    assert no_input.exit_code == 2 and "add --input PATH" in no_input.output

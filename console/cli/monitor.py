@@ -10,7 +10,7 @@ from typing import Annotated, Any
 import typer
 
 from console.cli.common import JsonOption, WorkspaceOption, emit, fail, guarded, info, out, workspace_from
-from engine.errors import EXIT_ALERTS
+from engine.errors import EXIT_ALERTS, InputError
 
 monitor_app = typer.Typer(
     help="Check data quality, KPIs, drift and accuracy; read the history.", no_args_is_help=True
@@ -105,6 +105,18 @@ def run(
         FailOn | None,
         typer.Option("--fail-on", help="Exit 3 when an alert at or above this severity is open."),
     ] = None,
+    engine: Annotated[
+        str | None,
+        typer.Option(
+            "--engine",
+            help="local, or spark: the --input batch's drift computed on Apache Spark (docs/spark.md). "
+            "Default: [engine] engine (local).",
+        ),
+    ] = None,
+    master: Annotated[
+        str | None,
+        typer.Option("--master", help="Spark master (local[2], spark://host:7077, yarn, k8s://...)."),
+    ] = None,
     as_json: JsonOption = False,
 ) -> None:
     """Check a window against the champion's reference profile and earlier runs, store it, raise alerts.
@@ -113,7 +125,15 @@ def run(
     """
     from engine.monitoring.run import alerts_at_or_above, integrity_failures, run_monitor
 
-    result = run_monitor(workspace_from(workspace), model=model, window=window, at=at, input_path=input_path)
+    ws = workspace_from(workspace)
+    chosen = engine or (
+        "spark" if input_path is not None and ws.settings.engine.engine == "spark" else "local"
+    )
+    if master and chosen != "spark":
+        raise InputError("--master applies to --engine spark only; add --engine spark")
+    result = run_monitor(
+        ws, model=model, window=window, at=at, input_path=input_path, engine=chosen, master=master
+    )
     payload = result.to_dict()
     emit(payload, as_json, lambda: _print_run(payload))
     tampered = integrity_failures(result)

@@ -527,14 +527,29 @@ def run_monitor(
     window: str | None = None,
     at: str | date | datetime | None = None,
     input_path: str | Path | None = None,
+    engine: str = "local",
+    master: str | None = None,
 ) -> MonitorRun:
-    """Check one window against the reference profile and history, store it, raise alerts; the run's record."""
+    """Check one window against the reference profile and history, store it, raise alerts; the run's record.
+
+    `engine="spark"` (with input_path) computes the drift of a batch too large for this machine on Spark
+    (engine.spark.drift: only counts reach the driver); table quality, performance and the domain classifier
+    need the rows themselves and are left out of such a run, which says so per model."""
     monitor = ws.settings.monitor
     length = parse_duration(window or monitor.window, source="--window" if window else "[monitor] window")
     now = datetime.now(UTC)
     at_end = _checked_at(at, length, monitor.baseline_weeks, now)
     store = open_store(ws)
-    if input_path is not None:
+    if engine not in ("local", "spark"):
+        raise InputError(f"--engine {engine!r}: use local or spark")
+    if engine == "spark":
+        if input_path is None:
+            raise InputError(
+                "--engine spark checks a batch you bring: add --input PATH (a Parquet file or folder); "
+                "the event store's windows are checked locally"
+            )
+        checked = _check_file_on_spark(ws, str(input_path), model, at_end, length, now, master)
+    elif input_path is not None:
         checked = _check_file(ws, Path(input_path), model, at is None, at_end, length, now)
     else:
         checked = _check_events(ws, store, model, at_end, length, now)
@@ -594,6 +609,43 @@ def _check_file(
         info = {"name": name, "version": version.version, "integrity": "failed", "skipped": str(error)}
     checked.rows += model_rows
     checked.models.append(info)
+    return checked
+
+
+def _check_file_on_spark(
+    ws: Workspace,
+    path: str,
+    model: str | None,
+    at_end: datetime | None,
+    length: timedelta,
+    now: datetime,
+    master: str | None,
+) -> _Checked:
+    """Feature and score drift of a Parquet batch, computed on Spark, against one model's profile."""
+    from engine.registry import Registry
+    from engine.spark.drift import spark_drift_report  # pyspark: only when asked for
+
+    names = [model] if model else _champions(ws)
+    if len(names) != 1:
+        raise InputError(
+            f"--input {path}: name the model to check it against with --model "
+            f"(registered champions: {', '.join(names) or 'none'})"
+        )
+    name = names[0]
+    version = Registry(ws).get(name)
+    end = at_end or (datetime(now.year, now.month, now.day, tzinfo=UTC) + timedelta(days=1))
+    current = Window(end - length, end)
+    report = spark_drift_report(ws, name, path, master=master)
+    checked = _Checked(current=current, baselines=[], source=path, model=name)
+    checked.rows += drift_rows(report.to_dict(), name, current.length)
+    checked.models.append(
+        {
+            "name": name,
+            "version": version.version,
+            "engine": "spark",
+            "skipped": "table quality, performance and the domain classifier need the rows: local only",
+        }
+    )
     return checked
 
 
