@@ -37,10 +37,12 @@ def detail_lines(view: ExperimentView) -> list[str]:
     lines = [f"#{view.id} {view.dimension} · {view.metric} per {view.unit} · {view.status.upper()}"]
     if not view.lifts:
         return [*lines, view.verdict]
-    axis = interval_scale([(lift.lower, lift.lift, lift.upper) for lift in view.lifts])
+    # Drawn from the values as printed (0.1%): a last-digit difference in a sum must not move a bar's cell.
+    shown = [tuple(round(value, 3) for value in (lift.lower, lift.lift, lift.upper)) for lift in view.lifts]
+    axis = interval_scale(shown)
     low, high = axis
     lines.append(f"{'':<10}{f'{low:+.0%}':<{BAR_WIDTH // 2}}{f'{high:+.0%}':>{BAR_WIDTH - BAR_WIDTH // 2}}")
-    for lift in view.lifts:
+    for lift, (lower, estimate, upper) in zip(view.lifts, shown, strict=True):
         word = "SIGNIFICANT" if lift.significant else "n.s."
         chance = "" if lift.chance_to_beat is None else f" P(beat)={lift.chance_to_beat:.0%}"
         interval = (
@@ -49,7 +51,7 @@ def detail_lines(view: ExperimentView) -> list[str]:
             else f"{lift.lift:+.1%}"
         )
         lines.append(
-            f"{lift.variant[:9]:<10}{interval_bar(lift.lower, lift.lift, lift.upper, axis, BAR_WIDTH)} "
+            f"{lift.variant[:9]:<10}{interval_bar(lower, estimate, upper, axis, BAR_WIDTH)} "
             f"{interval} {word}{chance}{' (always valid)' if lift.sequential else ''}"
         )
     lines.append(f"sample ratio: {_srm(view)}")
