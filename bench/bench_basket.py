@@ -15,11 +15,11 @@ from __future__ import annotations
 import argparse
 import json
 import math
-import os
 import subprocess
 import sys
-import time
 from pathlib import Path
+
+from subprocess_timing import timed
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
@@ -116,18 +116,6 @@ def pl_categorical():  # noqa: ANN201 - polars is imported inside the worker onl
     return pl.Categorical
 
 
-def timed(command: list[str]) -> dict:
-    started = time.perf_counter()
-    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-    stdout = process.stdout.read() if process.stdout else b""
-    _, status, usage = os.wait4(process.pid, 0)
-    seconds = time.perf_counter() - started
-    stderr = process.stderr.read().decode() if process.stderr else ""
-    if os.waitstatus_to_exitcode(status) != 0:
-        raise SystemExit(f"{' '.join(command)} failed: {stderr}")
-    return {"seconds": seconds, "peak_rss_mb": usage.ru_maxrss / 1024, "rules": json.loads(stdout)["rules"]}
-
-
 def keyed(rules: list[dict]) -> dict[tuple, dict]:
     return {(tuple(rule["antecedent"]), tuple(rule["consequent"])): rule for rule in rules}
 
@@ -170,6 +158,8 @@ def main() -> None:
     theirs_command = [sys.executable, __file__, "--mlxtend-worker", str(root), *thresholds]
     ours = timed(ours_command)
     theirs = timed(theirs_command)
+    for leg in (ours, theirs):
+        leg["rules"] = json.loads(leg.pop("stdout"))["rules"]
     mine, reference = keyed(ours["rules"]), keyed(theirs["rules"])
     assert mine.keys() == reference.keys(), (
         len(mine),
