@@ -514,3 +514,32 @@ async def test_command_palette_runs_model_promote(app: ShopctlApp, registry: Cal
         await pilot.press("enter")
         await settle(app, pilot)
         assert registry == [(("promote", "conversion", 4), {"who": OPERATOR, "why": "from the TUI"})]
+
+
+async def test_screen_picker_lists_every_screen_and_opens_the_chosen_one(app: ShopctlApp) -> None:
+    from console.tui.app import SCREEN_CLASSES
+    from console.tui.screens.order_risk import OrderRiskScreen
+    from console.tui.screens.picker import ScreenPicker
+
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(app, pilot)
+        await pilot.press("s")
+        assert isinstance(app.screen, ScreenPicker)
+        table = app.screen.query_one("#screens-table", VimTable)
+        ids = [str(key.value) for key in table.rows]
+        assert ids == [*SCREEN_CLASSES, "order_risk"]
+        # the open screen is marked, not only coloured
+        assert table.get_row_at(0)[:3] == ["▶", "F2", "Overview"]
+        await pilot.press("j", "j", "enter")  # third row: KPIs
+        await settle(app, pilot)
+        assert app.current_mode == "kpis"
+        assert isinstance(app.screen, KpisScreen)
+
+        await pilot.press("s")
+        assert app.screen.query_one("#screens-table", VimTable).cursor_row == ids.index("kpis")
+        await pilot.press("escape")
+        assert isinstance(app.screen, KpisScreen)
+
+        await pilot.press("s", "G", "enter")  # the last row opens over the current screen
+        await settle(app, pilot)
+        assert isinstance(app.screen, OrderRiskScreen)

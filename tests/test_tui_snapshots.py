@@ -57,6 +57,10 @@ def test_help_at_80x24(snap_compare: Any, app: ShopctlApp) -> None:
     assert snap_compare(app, terminal_size=(80, 24), run_before=after("question_mark"))
 
 
+def test_screen_picker_at_80x24(snap_compare: Any, app: ShopctlApp) -> None:
+    assert snap_compare(app, terminal_size=(80, 24), run_before=after("f4", "s"))
+
+
 def test_promote_confirmation_at_80x24(snap_compare: Any, app: ShopctlApp) -> None:
     assert snap_compare(app, terminal_size=(80, 24), run_before=after("f6", "p"))
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from datetime import datetime
 from pathlib import Path
 
@@ -27,6 +27,7 @@ from console.tui.screens.jobs import JobsScreen
 from console.tui.screens.kpis import KpisScreen
 from console.tui.screens.models import ModelsScreen
 from console.tui.screens.overview import OverviewScreen
+from console.tui.screens.picker import ScreenPicker
 from console.tui.screens.segments import SegmentsScreen
 from console.tui.screens.too_small import MIN_HEIGHT, MIN_WIDTH, TooSmallScreen
 from console.tui.widgets.vim_table import VimTable
@@ -176,6 +177,33 @@ class ShopctlApp(ActionsMixin, App[None]):
     def take_jump(self, mode: str) -> str | None:
         return self._jumps.pop(mode, None)
 
+    def action_screens(self) -> None:
+        """The screen picker: every screen with its key, the open one marked; enter opens one."""
+        if isinstance(self.screen, ModalScreen):
+            return
+        self.push_screen(ScreenPicker(self.screen_rows(), self.current_mode), self._open_picked)
+
+    def screen_rows(self) -> list[tuple[str, str, str]]:
+        """(screen id, key, name) of every screen: the modes in key order, then those opened over a mode."""
+        from console.tui.widgets.nav_bar import EXTRA_SCREENS, SCREENS
+
+        names = dict(SCREENS) | EXTRA_SCREENS
+        rows = [(mode, self.key_for(mode), names.get(mode, mode.title())) for mode in SCREEN_CLASSES]
+        rows.extend((screen_id, "", name) for screen_id, (name, _) in self.pushed_screens().items())
+        return rows
+
+    def pushed_screens(self) -> dict[str, tuple[str, Callable[[], None]]]:
+        """Screens opened over the current mode (not modes themselves): id → (name, how to open it)."""
+        return {"order_risk": ("Order risk", self.show_order_risk)}
+
+    def _open_picked(self, screen_id: str | None) -> None:
+        if screen_id is None:
+            return
+        if screen_id in SCREEN_CLASSES:
+            self.action_show_mode(screen_id)
+        elif screen_id in self.pushed_screens():
+            self.pushed_screens()[screen_id][1]()
+
     def action_help(self) -> None:
         if not isinstance(self.screen, HelpScreen):
             self.push_screen(HelpScreen(self.help_rows()))
@@ -189,6 +217,9 @@ class ShopctlApp(ActionsMixin, App[None]):
             for binding in screen_class.__dict__.get("BINDINGS", []):
                 if isinstance(binding, Binding):
                     yield mode, binding
+        for binding in ScreenPicker.BINDINGS:
+            if isinstance(binding, Binding):
+                yield "screens", binding
         for binding in VimTable.BINDINGS:
             if isinstance(binding, Binding):
                 yield "tables", binding

@@ -28,6 +28,8 @@ CLI_EQUIVALENTS: dict[str, str] = {
     "funnel": "shopctl funnel --compare-to previous",
     "forecast": "shopctl forecast --by category",
     "experiments": "shopctl experiment list",
+    "screens": "",
+    "screens_close": "",
 }
 
 APP_BINDINGS = [
@@ -41,6 +43,7 @@ APP_BINDINGS = [
     Binding("f9,8", "show_mode('funnel')", "Funnel", show=False, id="funnel"),
     Binding("f10,9", "show_mode('forecast')", "Forecast", show=False, id="forecast"),
     Binding("f12,0", "show_mode('experiments')", "Experiments", show=False, id="experiments"),
+    Binding("s", "screens", "Screens", id="screens"),
     Binding("ctrl+r", "refresh", "Refresh", show=False, id="refresh"),
     Binding("f1,question_mark", "help", "Help", id="help"),
     Binding("ctrl+p", "command_palette", "Commands", show=False, id="command_palette"),
