@@ -45,6 +45,6 @@ def patch_empty_feature_binning() -> bool:
             return np.asarray([], dtype=binning.X_DTYPE)
         return original(col_data, max_bins, *args, **kwargs)
 
-    binning._find_binning_thresholds = find_binning_thresholds  # type: ignore[attr-defined]
+    binning._find_binning_thresholds = find_binning_thresholds
     _PATCHED = True
     return True
