@@ -247,8 +247,8 @@ class JobConfig(Section):
     enabled: bool = True
     model: str = ""
     window: str = ""
-    # What the job runs: a built-in task (monitor, ingest, retrain, report, deliver) or "module:function";
-    # "" = the job id.
+    # What the job runs: a built-in task (monitor, ingest, retrain, report, deliver, experiments, forecast) or
+    # "module:function"; "" = the job id.
     task: str = ""
 
     @field_validator("window")

@@ -4,7 +4,6 @@ interval, the SRM bug is flagged, results are stored once, the daemon task alert
 from __future__ import annotations
 
 import json
-import textwrap
 from datetime import date
 from pathlib import Path
 
@@ -28,12 +27,13 @@ def _workspace(root: Path, scenario: str, *, via_config: bool) -> tuple[Workspac
     )
     written = write_simulation(sim, root / f"{scenario}.parquet")
     ws, _ = init_workspace(root / scenario)
-    if via_config:  # the variant as a configured dimension (plus a daemon job that watches experiments)
+    if via_config:  # the variant as a configured dimension (the default schedule watches experiments)
         text = ws.config_path.read_text().replace(
             'dimensions = { channel = "channel", device = "device", country = "country" }',
             'dimensions = { channel = "channel", device = "device", country = "country", variant = "ab_group" }',
         )
-        ws.config_path.write_text(text + textwrap.dedent("\n[schedule.jobs.experiments]\nminutes = 60\n"))
+        assert "[schedule.jobs.experiments]" in text
+        ws.config_path.write_text(text)
         ws.reload_settings()
         ingest_files(ws, [written["events"]])
     else:  # the variant mapped at ingest only, like `shopctl ingest FILE --dimension variant=ab_group`

@@ -1,4 +1,5 @@
-"""The built-in tasks: monitor, ingest (the inbox), retrain, report and deliver (the alert outbox).
+"""The built-in tasks: monitor, ingest (the inbox), retrain, report, deliver (the alert outbox), experiments
+and forecast.
 
 Each imports the engine part it drives inside the function, so the scheduler loads without them and a
 missing part fails only its own job (recorded, retried, never fatal to the daemon).
@@ -16,7 +17,7 @@ from typing import Any
 
 from engine.errors import WorkspaceBusy
 from engine.infra.atomic import atomic_write_text
-from engine.scheduling.context import JobContext, JobError, JobInterrupted
+from engine.scheduling.context import JobContext, JobError, JobInterrupted, JobSkipped
 from engine.workspace import Workspace
 
 log = logging.getLogger("shopctl.daemon")
@@ -180,10 +181,64 @@ def experiments_task(context: JobContext) -> dict[str, Any]:
     from engine.analytics.experiment_watch import analyze_running
 
     produced = analyze_running(context.workspace)
+    if not produced["failed"] and not produced.get("analysed"):
+        raise JobSkipped(
+            "no running experiment: `shopctl experiment analyze --dimension D` stores one for the daemon",
+            produced,
+        )
     if produced["failed"]:
         raise JobError(
             f"experiment analysis failed for {'; '.join(produced['failed'])}", produced, retry=False
         )
+    return produced
+
+
+def forecast_task(context: JobContext) -> dict[str, Any]:
+    """Keep every stored forecast current: each (metric, split, horizon) an operator forecast once is forecast
+    again from the newest complete day, when that day is later than its newest run's as-of day."""
+    from engine.events import scan_events
+    from engine.forecast.run import run_forecast
+    from engine.forecast.series import last_complete_day, newest_event_time
+    from engine.store import open_store
+    from engine.store.forecasts import newest_runs
+
+    ws = context.workspace
+    stored = newest_runs(open_store(ws))
+    if not stored:
+        raise JobSkipped(
+            "no forecast stored yet: run `shopctl forecast` once and the daemon keeps it current"
+        )
+    newest = newest_event_time(scan_events(ws))
+    if newest is None:
+        raise JobSkipped("the event store is empty")
+    through = last_complete_day(newest).isoformat()
+    refreshed: list[dict[str, Any]] = []
+    failures: list[str] = []
+    for run in stored:
+        label = f"{run['metric']} by {run['by_column'] or 'total'} ({run['horizon_days']}d)"
+        if run["as_of"] >= through:
+            continue
+        if context.stop_requested():
+            raise JobInterrupted(
+                "daemon stopping: remaining forecasts wait for the next run", {"refreshed": refreshed}
+            )
+        try:
+            payload = run_forecast(
+                ws,
+                metric=run["metric"],
+                by=run["by_column"] or None,
+                horizon=int(run["horizon_days"]),
+                who=f"daemon:{context.job_id}",
+            )
+        except Exception as error:  # noqa: BLE001 - one forecast's failure must not lose the others
+            failures.append(f"{label}: {' '.join(str(error).split())}")
+            continue
+        refreshed.append({"forecast": label, "run_id": payload["run_id"], "as_of": payload["as_of"]})
+    produced = {"through": through, "refreshed": refreshed}
+    if failures:
+        raise JobError(f"forecast failed for {'; '.join(failures)}", produced, retry=False)
+    if not refreshed:
+        raise JobSkipped(f"every stored forecast is current (as of {through})", produced)
     return produced
 
 
@@ -194,4 +249,5 @@ BUILTIN_TASKS = {
     "report": report_task,
     "deliver": deliver_task,
     "experiments": experiments_task,
+    "forecast": forecast_task,
 }

@@ -1,4 +1,4 @@
-"""What a running task is given (JobContext) and what it may raise (JobError, JobInterrupted)."""
+"""What a running task is given (JobContext) and what it may raise (JobError, JobInterrupted, JobSkipped)."""
 
 from __future__ import annotations
 
@@ -39,6 +39,15 @@ class JobError(Exception):
 
 class JobInterrupted(Exception):
     """A task stopped at a safe point because the daemon is shutting down (recorded as interrupted)."""
+
+    def __init__(self, message: str, produced: dict[str, Any] | None = None) -> None:
+        super().__init__(message)
+        self.produced = produced or {}
+
+
+class JobSkipped(Exception):
+    """A task found nothing to do (no forecast to refresh, no running experiment): recorded as skipped with the
+    reason, neither ok (it did no work) nor failed (nothing is wrong), and never retried."""
 
     def __init__(self, message: str, produced: dict[str, Any] | None = None) -> None:
         super().__init__(message)

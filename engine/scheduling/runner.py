@@ -17,7 +17,7 @@ from typing import Any
 from engine.errors import NotFoundError, ShopctlError, WorkspaceBusy
 from engine.infra.locks import workspace_lock
 from engine.records import JobRun
-from engine.scheduling.context import JobContext, JobError, JobInterrupted
+from engine.scheduling.context import JobContext, JobError, JobInterrupted, JobSkipped
 from engine.scheduling.tasks import resolve_task
 from engine.store import open_store
 from engine.store.jobs import finish_run, get_run, iso, kv_set, record_run, start_run
@@ -142,6 +142,11 @@ def _run_locked(
     retryable = False
     try:
         produced = function(context) or {}
+    except JobSkipped as nothing:
+        finish_run(
+            store, run_id, "skipped", error=f"skipped: {_error_text(nothing)}", produced=nothing.produced
+        )
+        log.info("job %s: skipped: %s", job_id, nothing)
     except JobInterrupted as stopped:
         finish_run(store, run_id, "interrupted", error=_error_text(stopped), produced=stopped.produced)
         log.warning("job %s: interrupted at a safe point: %s", job_id, stopped)

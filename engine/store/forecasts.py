@@ -63,6 +63,22 @@ def list_forecast_runs(store: Store, *, limit: int = 50) -> list[dict[str, Any]]
     return [_decode(row) for row in rows]
 
 
+def newest_runs(store: Store) -> list[dict[str, Any]]:
+    """The newest run of each forecast an operator asked for: one per (metric, split, horizon)."""
+    rows = store.query(
+        """
+        SELECT r.* FROM forecast_runs AS r
+        WHERE r.id = (
+            SELECT r2.id FROM forecast_runs AS r2
+            WHERE r2.metric = r.metric AND r2.by_column = r.by_column AND r2.horizon_days = r.horizon_days
+            ORDER BY r2.as_of DESC, r2.created DESC, r2.id DESC LIMIT 1
+        )
+        ORDER BY r.metric, r.by_column, r.horizon_days
+        """
+    )
+    return [_decode(row) for row in rows]
+
+
 def runs_in_effect(store: Store, last_actual_day: str) -> list[dict[str, Any]]:
     """Per (metric, split), the newest run whose first forecast day has actuals by last_actual_day."""
     rows = store.query(
