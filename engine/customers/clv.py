@@ -123,3 +123,27 @@ def _null_table(inputs: pl.DataFrame) -> pl.DataFrame:
     return inputs.select("user_id").with_columns(
         pl.lit(None, dtype=pl.Float64).alias(name) for name in CLV_COLUMNS
     )
+
+
+def spend_baseline(
+    order_rows: pl.LazyFrame | pl.DataFrame,
+    cutoff: datetime,
+    horizon_days: float,
+    parts: dict[str, pl.DataFrame],
+) -> dict[str, dict[str, float] | None]:
+    """The BG/NBD + Gamma-Gamma baseline of `train spend`: fitted on every order before the cutoff, its CLV
+    over the horizon judged per part (frames of user_id and future_spend, e.g. validation and test) by the
+    regression metrics the candidates get; a part is None when the model could not be fitted."""
+    from models.metrics import regression_metrics
+
+    table, model = clv_table(order_rows, cutoff, horizon_days)
+    scores: dict[str, dict[str, float] | None] = {}
+    for name, rows in parts.items():
+        if model is None or rows.height == 0:
+            scores[name] = None
+            continue
+        joined = rows.select("user_id", "future_spend").join(table, on="user_id", how="left")
+        predicted = joined["clv"].fill_null(0.0).to_numpy()
+        targets = joined["future_spend"].to_numpy()
+        scores[name] = regression_metrics(targets, predicted, float(np.mean(targets)))
+    return scores
