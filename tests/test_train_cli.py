@@ -218,6 +218,17 @@ def test_spend_reports_the_bgnbd_gg_baseline_beside_the_candidates(workspace: Wo
     assert "bgnbd_gg" in text.stdout and "baseline, not registered" in text.stdout
 
 
+def test_spend_without_money_exits_2(workspace: Workspace, tmp_path: Path) -> None:
+    from engine.ingest import IngestOptions, ingest_files
+
+    log = tmp_path / "log.csv"
+    log.write_text("customer_id,date\n" + "".join(f"c{i % 30},2026-01-{1 + i % 27:02d}\n" for i in range(90)))
+    ingest_files(workspace, [log], IngestOptions(preset="transactions"))
+    result = _train(workspace, "spend")
+    assert result.exit_code == 2 and "has no money" in result.stderr and "Traceback" not in result.stderr
+    assert Registry(workspace).names() == []
+
+
 def test_empty_user_table_is_an_input_error(workspace: Workspace) -> None:
     from engine.events import commit_events
     from engine.simulator import simulate

@@ -167,6 +167,11 @@ def _task_table(
                 (1 - pl.col("repurchased").cast(pl.Int8)).cast(pl.Int8).alias("churned")
             )
     spec = replace(spec, target=TASK_TARGETS[task], task="regression" if task == "spend" else "binary")
+    if task == "spend" and frame.height and not (frame["monetary"].fill_null(0.0).abs().max() or 0.0) > 0:  # type: ignore[operator]
+        raise InputError(
+            f"the spend table has no money: every one of its {frame.height:,} customers' orders is worth 0 "
+            "(the purchase events carry no price or amount); map one at ingest, e.g. --column price=AMOUNT"
+        )
     if frame.height == 0:
         raise InputError(
             f"the {task} table is empty: no {'sessions' if task == 'conversion' else 'customers with a purchase'} "
