@@ -60,14 +60,15 @@ def _refuse_foreign_workspace(workspace: Workspace) -> None:
         )
 
 
-def _first_day(workspace: Workspace, days: int) -> str:
+def _first_day(workspace: Workspace, days: int, first: str | None = None) -> str:
     """The simulation's first day: pinned by the first run, so a re-run on a later day makes the same events
-    (and ingest dedups them) instead of a shifted, overlapping copy of the shop."""
+    (and ingest dedups them) instead of a shifted, overlapping copy of the shop. The first run uses `first` when
+    given (tests pin the calendar: the shop's weekdays and month ends change with it), else `days` before today."""
     pin = workspace.data_dir / DEMO_FOLDER / "demo.json"
     try:
         return str(json.loads(pin.read_text(encoding="utf-8"))["start"])
     except (OSError, ValueError, KeyError, TypeError):
-        start = (datetime.now(UTC).date() - timedelta(days=days)).isoformat()
+        start = first or (datetime.now(UTC).date() - timedelta(days=days)).isoformat()
         pin.parent.mkdir(parents=True, exist_ok=True)
         atomic_write_json(pin, {"start": start, "pinned": "first run of shopctl demo in this folder"})
         return start
@@ -81,6 +82,7 @@ def run_demo(
     progress: Progress | None = None,
     sessions_per_day: float = 1500,
     history_days: int = HISTORY_DAYS,
+    start: str | None = None,
 ) -> dict[str, Any]:
     """Simulate, ingest, build features, train and register both models, score a batch, monitor; the summary."""
     from engine.features import build_features
@@ -106,7 +108,7 @@ def run_demo(
 
     step(f"simulating {days} days of a shop (seed {seed})", 1)
     since = time.perf_counter()
-    start = _first_day(workspace, days)
+    start = _first_day(workspace, days, start)
     simulation = simulate(days, seed=seed, start=start, sessions_per_day=sessions_per_day)
     events_file = workspace.data_dir / DEMO_FOLDER / f"shop-{start}-{days}d-seed{seed}.parquet"
     written = write_simulation(simulation, events_file)

@@ -134,6 +134,9 @@ def _estimator(name: str, task: str, seed: int) -> Any:
     if name == "logistic":
         return LogisticRegression(C=1.0, max_iter=2000) if binary else Ridge(alpha=1.0)
     if name == "hgb":
+        from models.hgb_binning import patch_empty_feature_binning
+
+        patch_empty_feature_binning()  # scikit-learn 1.9 cannot bin an all-missing feature (a fold of a sparse one)
         kind = HistGradientBoostingClassifier if binary else HistGradientBoostingRegressor
         return kind(**HGB_PARAMS, random_state=seed)
     if name == "mlp":

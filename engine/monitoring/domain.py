@@ -58,6 +58,10 @@ def domain_classifier(
     from sklearn.model_selection import StratifiedKFold
     from threadpoolctl import threadpool_limits
 
+    from models.hgb_binning import patch_empty_feature_binning
+
+    patch_empty_feature_binning()  # a feature with no value in the sample or the window must not stop the check
+
     names = [name for name in profile["features"] if profile["features"][name].get("count", 0) > 0]
     reference_rows = profile["sample"]["rows"]
     if not names or reference_rows < MIN_ROWS or current.height < MIN_ROWS:
