@@ -154,7 +154,9 @@ def test_tasks_train_from_events(workspace: Workspace) -> None:
     from engine.events import commit_events
     from engine.simulator import simulate
 
-    commit_events(workspace, simulate(40, seed=3, sessions_per_day=200, start="2026-01-05").events, "test-ingest")
+    commit_events(
+        workspace, simulate(40, seed=3, sessions_per_day=200, start="2026-01-05").events, "test-ingest"
+    )
     conversion = train_and_register(workspace, "conversion", task="conversion", candidates="logistic,hgb")
     assert conversion["split"]["method"] == "time"
     assert conversion["metrics"]["test"]["roc_auc"] > 0.7
@@ -233,7 +235,9 @@ def test_empty_user_table_is_an_input_error(workspace: Workspace) -> None:
     from engine.events import commit_events
     from engine.simulator import simulate
 
-    commit_events(workspace, simulate(3, seed=3, sessions_per_day=50, start="2026-01-05").events, "test-ingest")
+    commit_events(
+        workspace, simulate(3, seed=3, sessions_per_day=50, start="2026-01-05").events, "test-ingest"
+    )
     with pytest.raises(InputError, match="repurchase table is empty"):
         train_and_register(workspace, "repurchase", task="repurchase", cutoff="2000-01-01")
 
