@@ -97,3 +97,14 @@ def test_longer_horizon_expects_more(horizon: int) -> None:
     longer, _ = clv_table(calibration, AS_OF, horizon)
     assert (longer["expected_orders"] >= short["expected_orders"]).all()
     assert longer["p_alive"].equals(short["p_alive"])
+
+
+def test_a_degenerate_log_gives_finite_values_or_none() -> None:
+    """Thirty one-order customers on one day: BG/NBD has nothing to learn from; the table is finite or null."""
+    rows = [(f"u{i}", "2026-02-01T10:00", 10.0) for i in range(30)]
+    table, model = clv_table(_orders(rows), AS_OF, 30)
+    assert table.height == 30
+    if model is None:
+        assert table["clv"].null_count() == 30
+    else:
+        assert table["clv"].is_finite().all() and (table["clv"] >= 0).all()

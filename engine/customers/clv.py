@@ -113,8 +113,13 @@ def clv_table(
     if inputs.height < MIN_CUSTOMERS:
         return _null_table(inputs), None
     mean_value = float(frame["order_value"].mean() or 0.0)  # type: ignore[arg-type]
-    model = fit_clv(inputs, mean_value)
-    table = predict_clv(model, inputs, horizon_days)
+    # A degenerate log (every customer alike) can push the fit to a corner: no CLV rather than a failed build.
+    with np.errstate(over="ignore", divide="ignore", invalid="ignore"):
+        try:
+            model = fit_clv(inputs, mean_value)
+            table = predict_clv(model, inputs, horizon_days)
+        except (ValueError, FloatingPointError, ZeroDivisionError):
+            return _null_table(inputs), None
     finite = table.select(pl.all_horizontal(pl.col(name).is_finite().all() for name in CLV_COLUMNS)).item()
     return (table, model) if finite else (_null_table(inputs), None)
 
