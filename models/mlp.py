@@ -25,14 +25,16 @@ class LogLossMLPClassifier(MLPClassifier):
     """MLPClassifier whose early stopping keeps the epoch with the best validation log loss (not accuracy)."""
 
     def _score(self, X: Any, y: Any, sample_weight: Any = None) -> float:  # noqa: N803
-        # Called by MLPClassifier's early stopping on its validation_fraction rows; higher is better.
-        from sklearn.metrics import log_loss
-
+        # Called by MLPClassifier's early stopping on its validation_fraction rows (labels as given); higher is
+        # better. The binary log loss in numpy: sklearn.metrics.log_loss validates its inputs on every call, which
+        # cost 2 ms an epoch, 15 of 24 s when training on 300 customers (online_retail preset).
         probabilities = self._forward_pass_fast(X, check_input=False)
         if probabilities.shape[1] != 1 or not np.isfinite(probabilities).all():
             return float("nan")
         clipped = np.clip(probabilities.ravel(), PROBABILITY_EPS, 1 - PROBABILITY_EPS)
-        return -float(log_loss(y, clipped, sample_weight=sample_weight, labels=self.classes_))
+        positive = np.asarray(y).ravel() == self.classes_[1]
+        losses = -np.where(positive, np.log(clipped), np.log1p(-clipped))
+        return -float(np.average(losses, weights=sample_weight))
 
 
 def register_mlp_converter() -> None:

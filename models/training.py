@@ -101,6 +101,10 @@ def train(
     progress: Progress | None = None,
 ) -> TrainResult:
     """Train the configured candidates on frame (labels in spec.target) and choose the best on validation."""
+    # Load scikit-learn's OpenMP runtime first: threadpool_limits only limits the libraries already loaded, and
+    # HGB's binning and grower otherwise spin a thread per core on a busy box (online_retail chain, 300 users).
+    import sklearn.ensemble  # noqa: F401
+
     with threadpool_limits(limits=training_config.threads or None):
         return _train(frame, spec, training_config, progress)
 

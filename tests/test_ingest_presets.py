@@ -161,3 +161,24 @@ def test_parquet_input_with_native_types(ws: Workspace, tmp_path: Path) -> None:
     other = init_workspace(tmp_path / "other")[0]
     ingest_files(other, [FIXTURES / "rees46.csv"], IngestOptions(preset="rees46"))
     assert parquet_events.equals(_events(other))
+
+
+def test_transactions_headerless_log_names_its_columns_from_the_values(ws: Workspace) -> None:
+    """CDNOW's own sample comes without a header: customer, a second id, date, CDs, dollars."""
+    from engine.ingest.readers import WHITESPACE, guess_transaction_columns
+
+    result = ingest_files(
+        ws, [FIXTURES / "transactions_headerless.txt"], IngestOptions(preset="transactions")
+    )
+    assert result.rows_stored == 4 and result.rows_quarantined == 0
+    assert result.files[0]["has_header"] is False
+    events = scan_events(ws).sort("event_time").collect()
+    assert events["user_id"].to_list() == ["00007", "00012", "00031", "00007"]
+    assert events["quantity"].to_list() == [2, 3, 1, 1]
+    assert events["price"].to_list() == pytest.approx([12.99, 41.50 / 3, 9.99, 12.99])  # amount / quantity
+    assert guess_transaction_columns("00007 0001 19970103 2 25.98", WHITESPACE) == (
+        "customer_id", "column_2", "date", "quantity", "amount"
+    )  # fmt: skip
+    assert guess_transaction_columns("c1,2026-01-05,19.5", ",") == ("customer_id", "date", "amount")
+    assert guess_transaction_columns("customer_id,date,amount", ",") is None  # a header stays a header
+    assert guess_transaction_columns("c1,hello,19.5", ",") is None  # not all data: not guessed

@@ -144,6 +144,10 @@ def test_cli_build_show_and_user(simulated: Workspace) -> None:
         runner.invoke(app, ["segments", "show", "--user", user, "-w", str(simulated.root), "--json"]).stdout
     )
     assert profile["user_id"] == user and profile["cluster_description"]
+    assert profile["clv"] >= 0 and 0 <= profile["p_alive"] <= 1 and profile["clv_horizon_days"] == 30
+    assert payload["clv"]["model"] == "bgnbd_gg" and payload["clv"]["total"] > 0
+    human = runner.invoke(app, ["segments", "show", "--user", user, "-w", str(simulated.root)])
+    assert "lifetime value next 30 days" in human.stdout
     text = runner.invoke(app, ["segments", "show", "-w", str(simulated.root)])
     assert text.exit_code == 0 and "segment" in text.stdout and "share" in text.stdout
 
@@ -166,6 +170,7 @@ def test_cli_errors_are_one_line_and_write_nothing(tmp_path: Path) -> None:
     assert not segments_path(views).exists() and recent_builds(open_store(views)) == []
     shop = _hand_made(tmp_path)
     build_segments(shop, as_of="2026-01-11")
+    assert load_segments(shop)["clv"].null_count() == 5  # five customers: too few to fit BG/NBD
     result = runner.invoke(app, ["segments", "show", "--user", "nobody", "-w", str(shop.root)])
     assert result.exit_code == 2 and "'nobody'" in result.stderr
 

@@ -190,6 +190,47 @@ def test_tasks_train_from_the_built_feature_tables_when_current(workspace: Works
     assert _task_table(workspace, "conversion", None, None)[2]["table"] == "events"
 
 
+def test_spend_reports_the_bgnbd_gg_baseline_beside_the_candidates(workspace: Workspace) -> None:
+    from engine.customers.clv import clv_table
+    from engine.customers.rfm import orders
+    from engine.events import commit_events, scan_events
+    from engine.simulator import simulate
+    from models.metrics import regression_metrics
+
+    commit_events(workspace, simulate(40, seed=3, sessions_per_day=200).events, "test-ingest")
+    result = _train(workspace, "spend", "--candidates", "logistic", "--horizon", "10", "--json")
+    assert result.exit_code == 0, result.output
+    payload = json.loads(result.stdout)
+    baseline = payload["baselines"]["bgnbd_gg"]
+    assert baseline["test"]["rows"] == payload["candidates"]["logistic"]["test"]["rows"]
+    assert "bgnbd_gg" not in payload["candidates"] and payload["model"] == "logistic"  # reported, not chosen
+    # The same figure recomputed by hand: fit on the orders before the cutoff, CLV over the horizon, test rows.
+    from datetime import datetime
+
+    cutoff = datetime.fromisoformat(payload["source"]["cutoff"])
+    table, model = clv_table(orders(scan_events(workspace), cutoff), cutoff, 10)
+    assert model is not None
+    users, _, _ = _task_table(workspace, "spend", cutoff, 10)
+    test_ids = set(users.filter(pl.col("cutoff") == cutoff)["user_id"].to_list())
+    assert set(table["user_id"].to_list()) == test_ids  # the baseline knows every customer of the table
+    joined = users.join(table, on="user_id")
+    overall = regression_metrics(joined["future_spend"].to_numpy(), joined["clv"].to_numpy(), 0.0)
+    assert np.isfinite(overall["spearman"]) and np.isfinite(baseline["test"]["mae"])
+    text = _train(workspace, "spend", "--candidates", "logistic", "--horizon", "10", "--name", "spend2")
+    assert "bgnbd_gg" in text.stdout and "baseline, not registered" in text.stdout
+
+
+def test_spend_without_money_exits_2(workspace: Workspace, tmp_path: Path) -> None:
+    from engine.ingest import IngestOptions, ingest_files
+
+    log = tmp_path / "log.csv"
+    log.write_text("customer_id,date\n" + "".join(f"c{i % 30},2026-01-{1 + i % 27:02d}\n" for i in range(90)))
+    ingest_files(workspace, [log], IngestOptions(preset="transactions"))
+    result = _train(workspace, "spend")
+    assert result.exit_code == 2 and "has no money" in result.stderr and "Traceback" not in result.stderr
+    assert Registry(workspace).names() == []
+
+
 def test_empty_user_table_is_an_input_error(workspace: Workspace) -> None:
     from engine.events import commit_events
     from engine.simulator import simulate

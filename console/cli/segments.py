@@ -31,6 +31,13 @@ def build(
             help="Use only events before this date, YYYY-MM-DD (its midnight UTC; default: every event).",
         ),
     ] = None,
+    horizon: Annotated[
+        str | None,
+        typer.Option(
+            "--horizon",
+            help="Lifetime-value horizon after the as-of: 30, 30d or 39w (default: [features] horizon_days).",
+        ),
+    ] = None,
     workspace: WorkspaceOption = None,
     as_json: JsonOption = False,
 ) -> None:
@@ -40,10 +47,12 @@ def build(
     Example: shopctl segments build --as-of 1997-10-01 -w ./shop
     """
     from engine.customers.build import build_segments
+    from engine.infra.durations import parse_days
 
     ws = workspace_from(workspace)
+    horizon_days = None if horizon is None else parse_days(horizon, source="--horizon")
     info("building customer segments ...")
-    result = build_segments(ws, as_of=as_of)
+    result = build_segments(ws, as_of=as_of, horizon_days=horizon_days)
 
     def human() -> None:
         state = "written" if result["changed"] else "unchanged"
@@ -52,6 +61,14 @@ def build(
             f"revenue {_money(result['revenue'])} -> {result['path']} ({state})"
         )
         _print_segments(result["segments"])
+        clv = result["clv"]
+        if clv["model"]:
+            out.print(
+                f"lifetime value (BG/NBD + Gamma-Gamma, next {clv['horizon_days']} days): "
+                f"total {_money(clv['total'])}"
+            )
+        else:
+            out.print("lifetime value: not fitted (fewer than 20 customers, or no finite fit)")
         tried = ", ".join(f"{k}: {value:.3f}" for k, value in result["silhouettes"].items()) or "-"
         out.print(f"clusters: k = {result['k']} (silhouette by k: {tried})")
         for cluster in result["clusters"]:
@@ -108,6 +125,13 @@ def show(
                 f"  sessions {profile['sessions']} · views/session {profile['views_per_session']:.1f} · "
                 f"cart rate {profile['cart_rate']:.0%}"
             )
+            if profile.get("clv") is not None:
+                out.print(
+                    f"  lifetime value next {profile['clv_horizon_days']} days {_money(profile['clv'])} · "
+                    f"expected orders {profile['expected_orders']:.2f} · P(alive) {profile['p_alive']:.0%}"
+                )
+            else:
+                out.print("  lifetime value: - (not fitted in this build)")
             out.print(f"  cluster {profile['cluster']}: {profile['cluster_description'] or '-'}")
             if profile["repurchased"] is not None:
                 out.print(f"  bought again after the as-of: {'yes' if profile['repurchased'] else 'no'}")

@@ -141,6 +141,13 @@ def _print_summary(payload: dict[str, Any]) -> None:
             if cross_validated and part == "validation":
                 cv = f" {_format(scores.get('cv_mean')):>7} ± {_format(scores.get('cv_sd'))}"
             out.print(f"{marker}{candidate:<9} {part:<10} {row}{cv}")
+    for baseline, scores in (payload.get("baselines") or {}).items():
+        for part in ("validation", "test"):
+            if scores.get(part) is None:
+                out.print(f" {baseline:<9} {part:<10} (not fitted: too few customers)")
+                continue
+            row = " ".join(f"{_format(scores[part].get(column)):>9}" for column in columns)
+            out.print(f" {baseline:<9} {part:<10} {row}  (baseline, not registered)")
     if payload.get("selection_reason"):
         out.print(f"chosen: {payload['selection_reason']}")
     info(f"next: shopctl models show {payload['name']}   or   shopctl score {payload['name']} FILE")

@@ -42,6 +42,9 @@ COLUMNS = (
     "first_order",
     "last_order",
     "repurchased",
+    "p_alive",
+    "expected_orders",
+    "clv",
 )
 
 
@@ -62,13 +65,20 @@ def _fingerprint(table: pl.DataFrame) -> str:
     return digest.hexdigest()
 
 
-def build_segments(ws: Workspace, as_of: Any = None, *, seed: int = 0) -> dict[str, Any]:
+def build_segments(
+    ws: Workspace, as_of: Any = None, *, seed: int = 0, horizon_days: int | None = None
+) -> dict[str, Any]:
     """Score every customer with purchases before as_of (a date means its midnight UTC; default: the midnight
-    after the newest event), cluster them, write the table and record the build; the `--json` payload."""
+    after the newest event), predict their lifetime value over horizon_days (default [features] horizon_days),
+    cluster them, write the table and record the build; the `--json` payload."""
+    from engine.customers.clv import clv_table
+
     started = time.perf_counter()
     events, _, _, last_event = event_span(ws)
     moment = _as_of(as_of, last_event)
-    table = rfm_table(orders(events, moment), moment)
+    horizon = int(horizon_days or ws.settings.features.horizon_days)
+    order_rows = orders(events, moment).collect()
+    table = rfm_table(order_rows.lazy(), moment)
     if table.height == 0:
         raise InputError(
             f"{ws.events_dir}: no purchase events with a user_id before {moment:%Y-%m-%d %H:%M} UTC; "
@@ -79,6 +89,8 @@ def build_segments(ws: Workspace, as_of: Any = None, *, seed: int = 0) -> dict[s
         pl.col("views_per_session").fill_null(0.0),
         pl.col("cart_rate").fill_null(0.0),
     )
+    lifetime, clv_model = clv_table(order_rows, moment, horizon)
+    table = table.join(lifetime.drop("expected_order_value"), on="user_id", how="left")
     clustering = cluster_customers(table, seed=seed)
     future_known = last_event >= moment
     repurchased = (
@@ -101,6 +113,13 @@ def build_segments(ws: Workspace, as_of: Any = None, *, seed: int = 0) -> dict[s
     summary["clusters"] = clustering.profiles
     summary["silhouettes"] = {str(k): v for k, v in clustering.silhouettes.items()}
     summary["cluster_features"] = list(clustering.features)
+    clv_summary = {
+        "horizon_days": horizon,
+        "model": "bgnbd_gg" if clv_model else None,
+        "params": clv_model.params() if clv_model else None,
+        "total": None if clv_model is None else round(float(table["clv"].sum()), 2),
+    }
+    summary["clv"] = clv_summary
     store = open_store(ws)
     build_id, recorded = save_build(
         store,
@@ -126,6 +145,7 @@ def build_segments(ws: Workspace, as_of: Any = None, *, seed: int = 0) -> dict[s
         "silhouettes": summary["silhouettes"],
         "segments": summary["segments"],
         "clusters": clustering.profiles,
+        "clv": clv_summary,
         "seconds": round(time.perf_counter() - started, 3),
     }
 
@@ -147,6 +167,7 @@ def _stored_summary(summary: dict[str, Any]) -> dict[str, Any]:
         "clusters": summary["clusters"],
         "silhouettes": summary["silhouettes"],
         "cluster_features": summary["cluster_features"],
+        "clv": summary.get("clv"),
     }
 
 
@@ -179,6 +200,7 @@ def segment_summary(table: pl.DataFrame) -> dict[str, Any]:
                 "m_score": _mean(members, "m_score"),
                 "revenue_share": round(float(members["monetary"].sum()) / revenue, 6),
                 "repurchase_rate": _mean(members, "repurchased") if future_known else None,
+                "clv": _mean(members, "clv") if "clv" in members.columns else None,
             }
         )
     by_score: dict[str, dict[str, Any]] = {}
@@ -229,4 +251,5 @@ def customer_profile(ws: Workspace, user_id: str) -> dict[str, Any]:
     clusters = (build or {}).get("summary", {}).get("clusters", [])
     described = next((c for c in clusters if c.get("cluster") == row["cluster"]), None)
     profile["cluster_description"] = described["description"] if described else None
+    profile["clv_horizon_days"] = ((build or {}).get("summary", {}).get("clv") or {}).get("horizon_days")
     return profile

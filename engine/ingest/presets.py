@@ -37,6 +37,7 @@ class Preset:
     time_zone: str = ""
     extra_time_formats: tuple[str, ...] = ()
     header: tuple[str, ...] = ()  # column names for files that come without a header row
+    guess_header: bool = False  # a header-less file's columns are named from their values (readers.py)
     constant_event: str = ""  # event name for files with no event column (one purchase per row)
     order_prefix_events: dict[str, str] = field(default_factory=dict)  # order id prefix -> event name
     price_is_total: bool = False  # the amount column is the row total: price = amount / quantity
@@ -131,6 +132,7 @@ PRESETS: dict[str, Preset] = {
         price_is_total=True,
         default_quantity=1,
         plausible_start="1990-01-01",  # CDNOW-style logs start in 1997
+        guess_header=True,  # CDNOW's sample and many exports come without a header row
     ),
 }
 

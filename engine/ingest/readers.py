@@ -13,6 +13,7 @@ import csv
 import gzip
 import io
 import os
+import re
 import stat
 import tempfile
 import zlib
@@ -63,6 +64,7 @@ class SourceFile:
     # Filled while the rows are read: rows holding bytes that did not decode (stored as U+FFFD), first line.
     replaced: dict[str, int] = field(default_factory=dict, compare=False)
     duplicate_columns: dict[str, int] = field(default_factory=dict, compare=False)  # header name -> times
+    guessed_columns: tuple[str, ...] = ()  # names given to a header-less file's columns from their values
 
     @property
     def shown(self) -> str:
@@ -175,6 +177,37 @@ def _looks_like_header(first_line: str, delimiter: str, expected: tuple[str, ...
     parts = first_line.split() if delimiter == WHITESPACE else first_line.split(delimiter)
     fields = {field.strip().strip('"').lower() for field in parts}
     return bool(fields & {name.lower() for name in expected})
+
+
+_DAY = re.compile(r"^(19|20)\d{2}(0[1-9]|1[0-2])(0[1-9]|[12]\d|3[01])$")  # 19970101
+_ISO_DAY = re.compile(r"^(19|20)\d{2}-\d{2}-\d{2}([ T].*)?$")
+_INTEGER = re.compile(r"^[+-]?\d+$")
+_DECIMAL = re.compile(r"^[+-]?(\d+\.\d*|\.\d+|\d+)$")
+
+
+def guess_transaction_columns(first_line: str, delimiter: str) -> tuple[str, ...] | None:
+    """Column names for a header-less purchase log, from its first row's values; None when the row looks like
+    a header (or the roles cannot be told). The first field is the customer, the first date-like field
+    (19970101 or ISO) the date, the last decimal field after it the amount, an integer between them the
+    quantity; the rest are `column_<n>` (CDNOW's own sample: customer, second id, date, CDs, dollars)."""
+    parts = first_line.split() if delimiter == WHITESPACE else first_line.split(delimiter)
+    fields = [part.strip().strip('"') for part in parts]
+    if len(fields) < 3 or not all(_DECIMAL.match(f) or _ISO_DAY.match(f) for f in fields[1:]):
+        return None
+    dates = [i for i, value in enumerate(fields) if i > 0 and (_DAY.match(value) or _ISO_DAY.match(value))]
+    if not dates:
+        return None
+    day = dates[0]
+    amounts = [i for i in range(day + 1, len(fields)) if _DECIMAL.match(fields[i])]
+    if not amounts:
+        return None
+    amount = amounts[-1]
+    names = [f"column_{index + 1}" for index in range(len(fields))]
+    names[0], names[day], names[amount] = "customer_id", "date", "amount"
+    between = [i for i in range(day + 1, amount) if _INTEGER.match(fields[i])]
+    if between:
+        names[between[-1]] = "quantity"
+    return tuple(names)
 
 
 def _drop_nested(frame: pl.DataFrame) -> pl.DataFrame:
@@ -320,10 +353,16 @@ def _slices(frame: pl.DataFrame) -> Iterator[pl.DataFrame]:
 
 
 def open_source(
-    path: Path | str, *, delimiter: str = "", header: tuple[str, ...] = (), encoding: str = ""
+    path: Path | str,
+    *,
+    delimiter: str = "",
+    header: tuple[str, ...] = (),
+    encoding: str = "",
+    guess_header: bool = False,
 ) -> tuple[SourceFile, Iterator[pl.DataFrame]]:
     """Check one file and return what was detected plus its rows in batches of at most BATCH_ROWS (raw
-    columns plus __line, the 1-based source line or row number); text is streamed, never held whole."""
+    columns plus __line, the 1-based source line or row number); text is streamed, never held whole.
+    guess_header: a text file whose first row is all data gets column names from guess_transaction_columns."""
     path = Path(path)
     shown = display_path(path)
     head, compressed = _head(path)
@@ -415,7 +454,10 @@ def open_source(
         return source, _batches(path, kind, read_jsonl, "")
     first_line = _first_line(head.decode(chosen, errors="replace").encode("utf-8"))
     separator = delimiter or detect_delimiter(first_line)
-    has_header = not header or _looks_like_header(first_line, separator, header)
+    guessed = guess_transaction_columns(first_line, separator) if guess_header and not header else None
+    if guessed:
+        header = guessed
+    has_header = not header or (not guessed and _looks_like_header(first_line, separator, header))
     source = SourceFile(
         path,
         kind,
@@ -429,6 +471,7 @@ def open_source(
         )
         if has_header
         else {},
+        guessed_columns=guessed or (),
     )
 
     def read_text() -> Iterator[pl.DataFrame]:

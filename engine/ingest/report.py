@@ -85,6 +85,11 @@ def source_warnings(file: FileReport, plan: IngestPlan) -> list[str]:
             f"{source.shown}: the header names column {name!r} {count} times; the first one is read, the others "
             "are ignored (rename them in the export to keep them)"
         )
+    if source.guessed_columns:
+        found.append(
+            f"{source.shown}: no header row; columns read as {', '.join(source.guessed_columns)} from their values "
+            "(add a header line, e.g. customer_id date quantity amount, to name them yourself)"
+        )
     hint = _time_format_hint(file, plan)
     if hint:
         found.append(hint)

@@ -149,7 +149,13 @@ def _read_all(
     started = time.perf_counter()
     for path in paths:
         progress(f"reading {display_path(path)}")
-        source, batches = open_source(path, delimiter=plan.delimiter, header=header, encoding=plan.encoding)
+        source, batches = open_source(
+            path,
+            delimiter=plan.delimiter,
+            header=header,
+            encoding=plan.encoding,
+            guess_header=bool(plan.preset and plan.preset.guess_header),
+        )
         report = FileReport(source)
         reports.append(report)
         for raw in batches:

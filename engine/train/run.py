@@ -167,6 +167,11 @@ def _task_table(
                 (1 - pl.col("repurchased").cast(pl.Int8)).cast(pl.Int8).alias("churned")
             )
     spec = replace(spec, target=TASK_TARGETS[task], task="regression" if task == "spend" else "binary")
+    if task == "spend" and frame.height and not (frame["monetary"].fill_null(0.0).abs().max() or 0.0) > 0:  # type: ignore[operator]
+        raise InputError(
+            f"the spend table has no money: every one of its {frame.height:,} customers' orders is worth 0 "
+            "(the purchase events carry no price or amount); map one at ingest, e.g. --column price=AMOUNT"
+        )
     if frame.height == 0:
         raise InputError(
             f"the {task} table is empty: no {'sessions' if task == 'conversion' else 'customers with a purchase'} "
@@ -333,6 +338,22 @@ def register_version(
     return version
 
 
+def _spend_baselines(ws: Workspace, result: Any, source: dict[str, Any]) -> dict[str, Any]:
+    """`bgnbd_gg`: the probabilistic CLV baseline scored on the candidates' own validation and test customers
+    (reported beside them, never registered)."""
+    from engine.customers.clv import spend_baseline
+    from engine.customers.rfm import orders
+    from engine.events import scan_events
+
+    cutoff = datetime.fromisoformat(str(source["cutoff"]))
+    parts = {
+        part: result.table[getattr(result.split, part)].select("user_id", "future_spend")
+        for part in ("validation", "test")
+    }
+    scores = spend_baseline(orders(scan_events(ws), cutoff), cutoff, source["horizon_days"], parts)
+    return {"bgnbd_gg": scores}
+
+
 def train_and_register(
     ws: Workspace,
     name: str,
@@ -364,6 +385,7 @@ def train_and_register(
             progress(message, done, steps)
 
     result = train(frame, spec, config, progress=training_progress)
+    baselines = _spend_baselines(ws, result, source) if source.get("task") == "spend" else {}
     spec = result.spec  # without numeric columns that were empty in the train rows
     if progress:
         progress(f"exporting {result.chosen} to ONNX", steps - 3, steps)
@@ -406,6 +428,7 @@ def train_and_register(
                 }
                 for key, value in result.candidates.items()
             },
+            "baselines": baselines,
             "selection": result.selection["method"],
             "selection_reason": result.selection["reason"],
             "selection_metric": result.selection["metric"],
