@@ -75,7 +75,11 @@ def event_weights(config: RecommendConfig) -> dict[str, float]:
 
 
 def aggregate_pairs(
-    events: pl.LazyFrame, config: RecommendConfig, as_of: datetime, train_start: datetime, cuts: list[datetime]
+    events: pl.LazyFrame,
+    config: RecommendConfig,
+    as_of: datetime,
+    train_start: datetime,
+    cuts: list[datetime],
 ) -> pl.LazyFrame:
     """One row per (user_id, product_id, part): decayed weight, purchased, category, price (lazy)."""
     weights = event_weights(config)
@@ -104,7 +108,9 @@ def aggregate_pairs(
     )
 
 
-def history_from_pairs(pairs: pl.DataFrame, cutoff: datetime, as_of: datetime, half_life_days: float) -> History:
+def history_from_pairs(
+    pairs: pl.DataFrame, cutoff: datetime, as_of: datetime, half_life_days: float
+) -> History:
     """The History of the given pairs (already cut before cutoff), decayed from the cut-off."""
     scale = 2.0 ** ((as_of - cutoff).total_seconds() / (half_life_days * 86_400.0))
     merged = pairs.group_by("user_id", "product_id").agg(
