@@ -59,10 +59,11 @@ class ItemKNN:
         np.fill_diagonal(similarity, 0.0)
         keep = min(self.neighbours, similarity.shape[0])
         if keep < similarity.shape[0]:
-            # Column j scores item j from its neighbours i: keep the top `keep` rows of each column.
-            cut = np.argpartition(-similarity, keep - 1, axis=0)[keep - 1 : keep, :]
-            threshold = np.take_along_axis(similarity, cut, axis=0)
-            similarity[similarity < threshold] = 0.0
+            # Column j scores item j from its neighbours i: keep exactly the top `keep` rows of each column.
+            best = np.argpartition(-similarity, keep - 1, axis=0)[:keep, :]
+            kept = np.zeros(similarity.shape, dtype=bool)
+            np.put_along_axis(kept, best, True, axis=0)
+            similarity[~kept] = 0.0
         self.similarity_ = similarity
         self.scorer_ = LinearScorer(weights.shape[1], [Part(left=similarity, items=self.items_)])
         return self
