@@ -21,7 +21,7 @@ runner = CliRunner()
 @pytest.fixture(scope="module")
 def shop(tmp_path_factory: pytest.TempPathFactory) -> Workspace:
     root = tmp_path_factory.mktemp("recs") / "shop"
-    ws = init_workspace(root)[0]
+    init_workspace(root)
     config = root / "config.toml"
     text = config.read_text(encoding="utf-8")
     text = re.sub(

@@ -111,7 +111,7 @@ class ALS:
         self.seed = seed
 
     def fit(self, weights: sparse.csr_matrix, **_: object) -> ALS:
-        from implicit.cpu.als import AlternatingLeastSquares
+        from implicit.cpu.als import AlternatingLeastSquares  # type: ignore[import-untyped]
         from threadpoolctl import threadpool_limits
 
         with threadpool_limits(limits=1, user_api="blas"):  # implicit warns (and slows) with threaded BLAS

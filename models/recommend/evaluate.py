@@ -18,15 +18,15 @@ def recommend_rows(
     scorer: LinearScorer,
     weights: sparse.csr_matrix,
     exclude: sparse.csr_matrix | None,
-    rows: Sequence[int],
+    users: Sequence[int],
     k: int,
     popular: np.ndarray,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Top-k item indices [U, k] for the given history rows, and which users got the popular fallback
     (no history at all); the fallback list skips what the user may not be shown."""
-    rows = np.asarray(rows, dtype=np.int64)
+    rows = np.asarray(users, dtype=np.int64)
     result = np.zeros((rows.size, k), dtype=np.int64)
-    fallback = np.zeros(rows.size, dtype=bool)
+    fallback = np.zeros(rows.size, dtype=np.bool_)
     for start in range(0, rows.size, BATCH_USERS):
         chunk = rows[start : start + BATCH_USERS]
         history = weights[chunk].toarray()
