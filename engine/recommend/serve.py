@@ -68,48 +68,51 @@ class Recommender:
         bought = histories.get_column("purchased").to_numpy()
         self.excluded = bought if model.metadata.get("exclude_purchased", True) else np.zeros_like(bought)
 
-    def _matrices(self, rows: Sequence[int]) -> tuple[np.ndarray, np.ndarray]:
-        history = np.zeros((len(rows), self.n_items), dtype=np.float32)
-        exclude = np.zeros((len(rows), self.n_items), dtype=np.float32)
-        for offset, row in enumerate(rows):
-            span = slice(self.indptr[row], self.indptr[row + 1])
-            history[offset, self.columns[span]] = self.weights[span]
-            exclude[offset, self.columns[span][self.excluded[span]]] = 1.0
+    def _matrices(self, rows: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Dense history and exclude matrices [len(rows), n_items] of the given history rows."""
+        history = np.zeros((rows.size, self.n_items), dtype=np.float32)
+        exclude = np.zeros((rows.size, self.n_items), dtype=np.float32)
+        lengths = self.indptr[rows + 1] - self.indptr[rows]
+        positions = np.repeat(self.indptr[rows] - np.cumsum(lengths) + lengths, lengths) + np.arange(
+            lengths.sum()
+        )
+        owners = np.repeat(np.arange(rows.size), lengths)
+        columns = self.columns[positions]
+        history[owners, columns] = self.weights[positions]
+        banned = self.excluded[positions]
+        exclude[owners[banned], columns[banned]] = 1.0
         return history, exclude
 
     def recommend(self, user_ids: Sequence[str], k: int = 10) -> pl.DataFrame:
         """Long format: one row per (user_id, rank) with product_id, score, source, model, model_version."""
         if k < 1:
             raise InputError(f"--k {k}: must be at least 1")
-        k = min(k, self.k_max)
-        columns: dict[str, list[Any]] = {name: [] for name in OUTPUT_SCHEMA}
-        for start in range(0, len(user_ids), self.batch_users):
-            chunk = list(user_ids[start : start + self.batch_users])
-            known = [(user, self.user_row[user]) for user in chunk if user in self.user_row]
-            personal: dict[str, tuple[np.ndarray, np.ndarray]] = {}
-            if known:
-                history, exclude = self._matrices([row for _, row in known])
-                indices, scores = self.session.run(
-                    ["indices", "scores"], {"history": history, "exclude": exclude}
-                )
-                for offset, (user, _) in enumerate(known):
-                    personal[user] = (indices[offset, :k], scores[offset, :k])
-            for user in chunk:
-                if user in personal:
-                    indices, scores = personal[user]
-                    source = "personal"
-                else:
-                    indices, scores = self.popular[:k], self.popular_scores[:k]
-                    source = "popular"
-                count = len(indices)
-                columns["user_id"] += [user] * count
-                columns["rank"] += list(range(1, count + 1))
-                columns["product_id"] += [self.items[int(index)] for index in indices]
-                columns["score"] += [float(score) for score in scores]
-                columns["source"] += [source] * count
-                columns["model"] += [self.name] * count
-                columns["model_version"] += [self.version] * count
-        return pl.DataFrame(columns, schema=OUTPUT_SCHEMA)
+        k = min(k, self.k_max, self.popular.size)
+        users = list(user_ids)
+        rows = np.fromiter((self.user_row.get(user, -1) for user in users), dtype=np.int64, count=len(users))
+        indices = np.broadcast_to(self.popular[:k], (len(users), k)).copy()
+        scores = np.broadcast_to(self.popular_scores[:k], (len(users), k)).astype(np.float64)
+        known = np.flatnonzero(rows >= 0)
+        for start in range(0, known.size, self.batch_users):
+            chunk = known[start : start + self.batch_users]
+            history, exclude = self._matrices(rows[chunk])
+            top, values = self.session.run(["indices", "scores"], {"history": history, "exclude": exclude})
+            indices[chunk] = top[:, :k]
+            scores[chunk] = values[:, :k]
+        source = np.where(rows >= 0, "personal", "popular")
+        items = np.asarray(self.items, dtype=object)
+        return pl.DataFrame(
+            {
+                "user_id": pl.Series(np.repeat(np.asarray(users, dtype=object), k), dtype=pl.String),
+                "rank": np.tile(np.arange(1, k + 1, dtype=np.int64), len(users)),
+                "product_id": pl.Series(items[indices.ravel()], dtype=pl.String),
+                "score": scores.ravel(),
+                "source": pl.Series(np.repeat(source, k), dtype=pl.String),
+                "model": pl.repeat(self.name, len(users) * k, eager=True, dtype=pl.String),
+                "model_version": pl.repeat(self.version, len(users) * k, eager=True, dtype=pl.Int64),
+            },
+            schema=OUTPUT_SCHEMA,
+        )
 
     def similar(self, product_id: str, k: int = 10) -> pl.DataFrame:
         """The products most similar to product_id (item-kNN neighbours); InputError for a product never seen."""
