@@ -318,6 +318,34 @@ class OrderRiskConfig(Section):
     detector: Literal["isolation_forest", "ecod"] = "ecod"
 
 
+RecommendCandidate = Literal["popularity", "trending", "itemknn", "ease", "als", "content", "fused"]
+
+
+def _every_recommender() -> list[RecommendCandidate]:
+    return ["popularity", "trending", "itemknn", "ease", "als", "content", "fused"]
+
+
+class RecommendConfig(Section):
+    view_weight: float = Field(1.0, ge=0)
+    cart_weight: float = Field(3.0, ge=0)
+    purchase_weight: float = Field(5.0, ge=0)
+    half_life_days: float = Field(30.0, gt=0)
+    test_days: int = Field(7, gt=0)
+    validation_days: int = Field(7, gt=0)
+    train_days: int = Field(90, gt=0)
+    exclude_purchased: bool = True
+    candidates: list[RecommendCandidate] = Field(default_factory=_every_recommender)
+    neighbours: int = Field(100, gt=0)
+    max_ease_items: int = Field(8000, gt=0, le=32000)
+    ease_lambda: float = Field(200.0, gt=0)
+    als_factors: int = Field(64, gt=0)
+    als_iterations: int = Field(15, gt=0)
+    als_regularization: float = Field(0.05, ge=0)
+    seed: int = 42
+    threads: int = Field(2, ge=1)
+    batch_users: int = Field(4096, gt=0)
+
+
 class Settings(Section):
     schema_: SchemaConfig = Field(default_factory=SchemaConfig, alias="schema")
     privacy: PrivacyConfig = Field(default_factory=PrivacyConfig)
@@ -332,6 +360,7 @@ class Settings(Section):
     engine: EngineConfig = Field(default_factory=EngineConfig)
     keymap: dict[str, str] = Field(default_factory=dict)
     order_risk: OrderRiskConfig = Field(default_factory=OrderRiskConfig)
+    recommend: RecommendConfig = Field(default_factory=RecommendConfig)
 
     model_config = ConfigDict(extra="forbid", populate_by_name=True)
 

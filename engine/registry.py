@@ -128,6 +128,25 @@ class ModelVersion:
     def profile(self) -> dict[str, Any]:
         return _read_json(self.profile_path)
 
+    def read_file(self, file_name: str) -> bytes:
+        """An extra file of the version (registered with `files=`), after checking its recorded sha256."""
+        expected = (self.metadata.get("files") or {}).get(file_name)
+        path = self.folder / file_name
+        if expected is None:
+            raise NotFoundError(f"{path}: model {self.name!r} v{self.version} has no file {file_name!r}")
+        try:
+            payload = path.read_bytes()
+        except FileNotFoundError:
+            raise IntegrityError(
+                f"{path}: missing; the registry folder was altered, register the model again"
+            ) from None
+        if sha256_hex(payload) != expected:
+            raise IntegrityError(
+                f"{path}: sha256 does not match the registered {str(expected)[:12]}…; the file changed after "
+                "registration: restore it or register a new version"
+            )
+        return payload
+
     def read_onnx(self) -> bytes:
         """The ONNX bytes, after checking they still match the sha256 recorded at registration."""
         try:
@@ -330,8 +349,18 @@ class Registry:
         promote: bool = True,
         who: str = "cli",
         why: str = "",
+        files: dict[str, bytes] | None = None,
     ) -> int:
-        """Store a new immutable version (staging folder + rename) and optionally make it champion."""
+        """Store a new immutable version (staging folder + rename) and optionally make it champion.
+
+        files: extra files of the version (e.g. a vocabulary), stored beside model.onnx with their sha256 in
+        metadata["files"]; ModelVersion.read_file checks it."""
+        extra = dict(files or {})
+        reserved = {"model.onnx", "metadata.json", "profile.json"}
+        if reserved & set(extra) or any("/" in key or key.startswith(".") for key in extra):
+            raise InputError(
+                f"model {name!r}: extra file names {sorted(extra)} clash with the version's own files"
+            )
         check_name(name)
         _check_metadata(name, onnx_bytes, metadata)
         model_folder = self.root / name
@@ -348,12 +377,15 @@ class Registry:
                 "name": name,
                 "version": version,
                 "sha256": sha256_hex(onnx_bytes),
+                **({"files": {key: sha256_hex(value) for key, value in extra.items()}} if extra else {}),
                 "created": metadata.get("created") or now_text(),
                 "created_by": metadata.get("created_by") or who,
             }
             staging = model_folder / f"{STAGING_PREFIX}{uuid.uuid4().hex}"
             try:
                 staging.mkdir()
+                if extra:
+                    self._write_version_files_extra(staging, extra)
                 self._write_version_files(staging, onnx_bytes, full_metadata, profile)
                 os.rename(staging, self._version_folder(name, version))
                 _fsync_dir(model_folder)
@@ -463,6 +495,17 @@ class Registry:
                 os.fsync(handle.fileno())
             os.chmod(path, 0o444)
         _fsync_dir(folder)
+
+    @staticmethod
+    def _write_version_files_extra(folder: Path, extra: dict[str, bytes]) -> None:
+        """Write the extra files of a version (vocabularies, fallbacks) into its staging folder, read-only."""
+        for file_name, payload in extra.items():
+            path = folder / file_name
+            with open(path, "wb") as handle:
+                handle.write(payload)
+                handle.flush()
+                os.fsync(handle.fileno())
+            os.chmod(path, 0o444)
 
     def _switch(
         self,

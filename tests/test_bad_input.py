@@ -192,6 +192,7 @@ NEEDS_WORKSPACE: dict[str, list[str]] = {
     "funnel": ["funnel"],
     "paths": ["paths"],
     "basket rules": ["basket", "rules"],
+    "recommend": ["recommend", "--user", "u1"],
     "forecast": ["forecast"],
     "experiment analyze": ["experiment", "analyze", "--dimension", "ab_group"],
     "experiment plan": ["experiment", "plan", "--baseline", "0.03", "--mde", "0.1"],

@@ -65,6 +65,7 @@ COMMAND_MODULES = (
     "segments",  # segments build, show
     "funnel",  # funnel, paths
     "basket",  # basket
+    "recommend",  # recommend
     "forecast",  # forecast
     "experiment",  # experiment
 )

@@ -27,7 +27,10 @@ def train_command(
         str,
         typer.Argument(
             metavar="TASK|NAME",
-            help="Task (conversion, repurchase, churn, spend, order_risk), or the model name when --table is given.",
+            help=(
+                "Task (conversion, repurchase, churn, spend, order_risk, recommendations), "
+                "or the model name when --table is given."
+            ),
             show_default=False,
         ),
     ],
@@ -59,6 +62,12 @@ def train_command(
     name: Annotated[
         str | None, typer.Option("--name", help="Register under this name (default: the task name).")
     ] = None,
+    as_of: Annotated[
+        str | None,
+        typer.Option(
+            "--as-of", help="recommendations: train on events before this date, YYYY-MM-DD (default: all)."
+        ),
+    ] = None,
     no_promote: Annotated[
         bool, typer.Option("--no-promote", help="Register the version without making it the champion.")
     ] = False,
@@ -84,6 +93,14 @@ def train_command(
             advance(max(0, done - state["done"]), total=total)
             state["done"] = done
 
+        if task == "recommendations" and table is None:  # its own trainer: interactions, not a table
+            from engine.train.recommendations import train_recommendations
+
+            payload = train_recommendations(
+                ws, model_name, as_of=as_of, promote=not no_promote, who=operator("cli"), progress=report
+            )
+            emit(payload, as_json, lambda: _print_recommendations(payload))
+            return
         if task == "order_risk":  # its own trainer: detectors, and classifiers when --target labels the table
             from engine.train.order_risk import train_order_risk
 
@@ -171,6 +188,35 @@ def _print_order_risk(payload: dict[str, Any]) -> None:
             out.print(f"{marker}{candidate:<16} {part:<10} {row}")
     out.print(f"chosen: {payload['selection_reason']}")
     info(f"next: shopctl score {payload['name']} --input data/features/orders.parquet --output risk.parquet")
+
+
+def _print_recommendations(payload: dict[str, Any]) -> None:
+    columns = (
+        "hit_rate_at_10",
+        "ndcg_at_10",
+        "recall_at_20",
+        "map_at_10",
+        "coverage",
+        "gini",
+        "fallback_share",
+    )
+    out.print(
+        f"registered {payload['name']} v{payload['version']} ({payload['model']}"
+        f"{', champion' if payload['promoted'] else ''}); {payload['users']:,} users x {payload['items']:,} items; "
+        f"ONNX parity max |diff| {payload['parity_max_abs_diff']:.2e}"
+    )
+    out.print(f"{'candidate':<11} {'part':<10} " + " ".join(f"{column[:10]:>10}" for column in columns))
+    for candidate, scores in payload["candidates"].items():
+        marker = "*" if candidate == payload["model"] else " "
+        for part in ("validation", "test"):
+            row = " ".join(f"{_format(scores[part].get(column)):>10}" for column in columns)
+            out.print(f"{marker}{candidate:<10} {part:<10} {row}")
+    if payload.get("blend"):
+        out.print(
+            "fused blend (fitted on validation): "
+            + ", ".join(f"{k} {v:g}" for k, v in payload["blend"].items())
+        )
+    info(f"next: shopctl recommend --user USER_ID --model {payload['name']}")
 
 
 def register(app: typer.Typer) -> None:

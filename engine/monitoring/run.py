@@ -62,7 +62,7 @@ def _champions(ws: Workspace) -> list[str]:
         for name in registry.names()
         if registry.champion(name) is not None
         and registry.get(name).metadata.get("kind")
-        != "order_risk"  # engine/monitoring/order_risk.py checks it
+        not in ("order_risk", "recommendations")  # order_risk.py checks the first; recommendations: later
     ]
 
 

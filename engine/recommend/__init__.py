@@ -1,0 +1,1 @@
+"""Recommendations: interactions from the event store, training and registering candidates, serving them."""

@@ -1,0 +1,1 @@
+"""Recommendation candidates, their ranking metrics and their batched ONNX export."""
