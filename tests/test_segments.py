@@ -148,6 +148,14 @@ def test_cli_build_show_and_user(simulated: Workspace) -> None:
     assert payload["clv"]["model"] == "bgnbd_gg" and payload["clv"]["total"] > 0
     human = runner.invoke(app, ["segments", "show", "--user", user, "-w", str(simulated.root)])
     assert "lifetime value next 30 days" in human.stdout
+    table = load_segments(simulated)
+    for alive in (
+        True,
+        False,
+    ):  # the BG/NBD note shows for a customer with no repeat order, and only for them
+        who = table.filter((table["p_alive"] >= 1.0) == alive)["user_id"][0]
+        shown_user = runner.invoke(app, ["segments", "show", "--user", who, "-w", str(simulated.root)])
+        assert ("BG/NBD counts them alive" in shown_user.stdout) == alive
     text = runner.invoke(app, ["segments", "show", "-w", str(simulated.root)])
     assert text.exit_code == 0 and "segment" in text.stdout and "share" in text.stdout
 

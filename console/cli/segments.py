@@ -130,6 +130,11 @@ def show(
                     f"  lifetime value next {profile['clv_horizon_days']} days {_money(profile['clv'])} · "
                     f"expected orders {profile['expected_orders']:.2f} · P(alive) {profile['p_alive']:.0%}"
                 )
+                # BG/NBD: without a repeat order there is no sign of having left (P(alive) is exactly 1)
+                if profile["p_alive"] >= 1.0:
+                    out.print(
+                        "  (no repeat order on a later day yet: BG/NBD counts them alive; CLV falls with age)"
+                    )
             else:
                 out.print("  lifetime value: - (not fitted in this build)")
             out.print(f"  cluster {profile['cluster']}: {profile['cluster_description'] or '-'}")
