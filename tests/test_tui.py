@@ -543,3 +543,24 @@ async def test_screen_picker_lists_every_screen_and_opens_the_chosen_one(app: Sh
         await pilot.press("s", "G", "enter")  # the last row opens over the current screen
         await settle(app, pilot)
         assert isinstance(app.screen, OrderRiskScreen)
+
+
+async def test_models_table_shows_every_model_up_to_five_at_80x24(tmp_path: Path) -> None:
+    from engine.registry import Registry
+
+    app = seeded_app(tmp_path / "shop")
+    registry = Registry(app.workspace)
+    source = registry.version("repurchase", 1)
+    for name in ("recommendations", "spend"):  # four models, two more than the seeded shop's
+        registry.register(
+            name, source.onnx_path.read_bytes(), source.metadata, {}, promote=True, who="test", why="layout"
+        )
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(app, pilot)
+        await pilot.press("5")
+        await settle(app, pilot)
+        table = app.screen.query_one("#model-table", VimTable)
+        assert table.row_count == 4
+        # header + four rows + the round border: nothing scrolled out of sight
+        assert table.region.height == 1 + 4 + 2, table.region
+        assert app.screen.query_one("#version-table", VimTable).region.height >= 4
