@@ -139,7 +139,8 @@ def test_cli_build_show_and_user(simulated: Workspace) -> None:
     assert summary["users"] == payload["users"]
     assert sum(row["share"] for row in summary["segments"]) == pytest.approx(1.0, abs=1e-4)
     assert sum(row["revenue_share"] for row in summary["segments"]) == pytest.approx(1.0, abs=1e-4)
-    user = load_segments(simulated)["user_id"][0]
+    table = load_segments(simulated)
+    user = table["user_id"][0]
     profile = json.loads(
         runner.invoke(app, ["segments", "show", "--user", user, "-w", str(simulated.root), "--json"]).stdout
     )
@@ -148,11 +149,8 @@ def test_cli_build_show_and_user(simulated: Workspace) -> None:
     assert payload["clv"]["model"] == "bgnbd_gg" and payload["clv"]["total"] > 0
     human = runner.invoke(app, ["segments", "show", "--user", user, "-w", str(simulated.root)])
     assert "lifetime value next 30 days" in human.stdout
-    table = load_segments(simulated)
-    for alive in (
-        True,
-        False,
-    ):  # the BG/NBD note shows for a customer with no repeat order, and only for them
+    # The BG/NBD note shows for a customer with no repeat order, and only for them.
+    for alive in (True, False):
         who = table.filter((table["p_alive"] >= 1.0) == alive)["user_id"][0]
         shown_user = runner.invoke(app, ["segments", "show", "--user", who, "-w", str(simulated.root)])
         assert ("BG/NBD counts them alive" in shown_user.stdout) == alive

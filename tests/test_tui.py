@@ -24,6 +24,7 @@ from console.tui.widgets.distribution import DistributionCompare
 from console.tui.widgets.status_line import StatusLine
 from console.tui.widgets.tile import Tile
 from console.tui.widgets.vim_table import VimTable
+from engine.registry import Registry
 from engine.scheduling.control import DaemonError
 from engine.store.db import Store
 
@@ -546,8 +547,6 @@ async def test_screen_picker_lists_every_screen_and_opens_the_chosen_one(app: Sh
 
 
 async def test_models_table_shows_every_model_up_to_five_at_80x24(tmp_path: Path) -> None:
-    from engine.registry import Registry
-
     app = seeded_app(tmp_path / "shop")
     registry = Registry(app.workspace)
     source = registry.version("repurchase", 1)
