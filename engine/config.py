@@ -343,7 +343,7 @@ class RecommendConfig(Section):
     als_regularization: float = Field(0.05, ge=0)
     seed: int = 42
     threads: int = Field(2, ge=1)
-    batch_users: int = Field(4096, gt=0)
+    batch_users: int = Field(256, gt=0)
 
 
 class Settings(Section):

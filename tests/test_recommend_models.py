@@ -99,3 +99,47 @@ def test_parity_check_fails_on_a_different_graph() -> None:
         check_parity(
             export_onnx(scorers["itemknn"], 10), scorers["ease"], history, np.zeros_like(history), 10
         )
+
+
+def test_onnx_graph_matches_on_every_part_shape_including_a_subset_part_with_a_bias() -> None:
+    # the graph folds bias-only parts into one row and scatter-adds subset parts; a subset part with its own
+    # bias takes the general path (placed on zeros, biased, scaled over all items): each must equal numpy
+    from models.recommend.scorer import LinearScorer, Part
+
+    rng = np.random.default_rng(11)
+    n = 30
+    subset = np.array([3, 7, 8, 20, 29])
+    parts = {
+        "bias only": [Part(bias=rng.random(n).astype(np.float32))],
+        "subset only": [Part(left=rng.random((5, 5)).astype(np.float32), items=subset)],
+        "subset with bias": [
+            Part(
+                left=rng.random((5, 5)).astype(np.float32),
+                items=subset,
+                bias=rng.random(n).astype(np.float32),
+            )
+        ],
+        "all shapes": [
+            Part(bias=rng.random(n).astype(np.float32), weight=0.3),
+            Part(bias=-rng.random(n).astype(np.float32), weight=0.1),
+            Part(
+                left=rng.standard_normal((n, 4)).astype(np.float32),
+                right=rng.standard_normal((4, n)).astype(np.float32),
+            ),
+            Part(left=rng.random((5, 5)).astype(np.float32), items=subset, weight=0.7),
+            Part(
+                left=rng.random((5, 5)).astype(np.float32),
+                items=subset[::-1].copy(),
+                bias=rng.random(n).astype(np.float32),
+                weight=0.2,
+            ),
+        ],
+    }
+    history = (rng.random((40, n)) < 0.2).astype(np.float32)
+    exclude = ((rng.random((40, n)) < 0.1) & (history > 0)).astype(np.float32)
+    for name, scorer_parts in parts.items():
+        scorer = LinearScorer(n, scorer_parts)
+        onnx_bytes = export_onnx(scorer, 8)
+        assert check_parity(onnx_bytes, scorer, history, exclude, 8) <= 1e-5, name
+        indices, _ = session(onnx_bytes).run(["indices", "scores"], {"history": history, "exclude": exclude})
+        assert not np.take_along_axis(exclude, indices, axis=1).any(), name

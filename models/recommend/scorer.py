@@ -42,7 +42,7 @@ class LinearScorer:
         history = np.asarray(history, dtype=np.float32)
         total = np.zeros((history.shape[0], self.n_items), dtype=np.float32)
         for part in self.parts:
-            total += np.float32(part.weight) * _normalised(_part_scores(part, history, self.n_items))
+            total += np.float32(part.weight) * normalised(_part_scores(part, history, self.n_items))
         return total
 
 
@@ -62,7 +62,7 @@ def _part_scores(part: Part, history: np.ndarray, n_items: int) -> np.ndarray:
     return scores
 
 
-def _normalised(scores: np.ndarray) -> np.ndarray:
+def normalised(scores: np.ndarray) -> np.ndarray:
     scale = np.abs(scores).max(axis=1, keepdims=True) + np.float32(EPSILON)
     return (scores / scale).astype(np.float32)
 
