@@ -102,7 +102,10 @@ def _scaled() -> Pipeline:
     from sklearn.pipeline import Pipeline
     from sklearn.preprocessing import StandardScaler
 
-    return Pipeline([("impute", SimpleImputer(strategy="median")), ("scale", StandardScaler())])
+    # keep_empty_features: a sparse column with no value in some fit (a stacking ensemble's inner fold) is kept
+    # and filled with 0 instead of dropped with a warning; the ONNX Imputer fills its statistics_ (0) the same.
+    imputer = SimpleImputer(strategy="median", keep_empty_features=True)
+    return Pipeline([("impute", imputer), ("scale", StandardScaler())])
 
 
 def _encoder(spec: TableSpec, categories: list[list[str]], *, scale_numeric: bool) -> ColumnTransformer:

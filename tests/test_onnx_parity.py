@@ -211,3 +211,20 @@ def test_with_metadata_keeps_predictions(tables: tuple[pl.DataFrame, pl.DataFram
     scores = OnnxPredictor(onnx_bytes, input_metadata(spec), output_metadata("binary")).predict(scoring)
     expected = pipeline_predict(pipeline, prepare_features(scoring, spec), "binary")
     assert np.max(np.abs(scores - expected)) < TOLERANCE
+
+
+@pytest.mark.parametrize("candidate", ["logistic", "stack"])
+def test_a_numeric_column_empty_in_training_is_kept_filled_with_zero_and_converts(
+    candidate: str, tables: tuple[pl.DataFrame, pl.DataFrame]
+) -> None:
+    # A sparse column can have no value at all in a fit (a stacking ensemble's inner fold): the imputer keeps it
+    # (filled with 0) instead of warning and dropping it, so the ONNX graph, which fills its statistics, agrees.
+    train, scoring = tables
+    spec = _spec("binary")
+    empty = spec.numeric[0]
+    train = train.with_columns(pl.lit(None, dtype=pl.Float64).alias(empty))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", UserWarning)
+        pipeline = _fit_small(candidate, spec, train)
+    onnx_bytes = to_onnx_bytes(pipeline, spec)
+    assert parity_max_abs_diff(pipeline, onnx_bytes, prepare_features(scoring, spec), spec) < TOLERANCE
