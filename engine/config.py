@@ -330,6 +330,7 @@ class RecommendConfig(Section):
     cart_weight: float = Field(3.0, ge=0)
     purchase_weight: float = Field(5.0, ge=0)
     half_life_days: float = Field(30.0, gt=0)
+    trending_half_life_days: float = Field(3.0, gt=0)
     test_days: int = Field(7, gt=0)
     validation_days: int = Field(7, gt=0)
     train_days: int = Field(90, gt=0)

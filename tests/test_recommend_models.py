@@ -143,3 +143,38 @@ def test_onnx_graph_matches_on_every_part_shape_including_a_subset_part_with_a_b
         assert check_parity(onnx_bytes, scorer, history, exclude, 8) <= 1e-5, name
         indices, _ = session(onnx_bytes).run(["indices", "scores"], {"history": history, "exclude": exclude})
         assert not np.take_along_axis(exclude, indices, axis=1).any(), name
+
+
+def test_trending_ranks_what_was_used_lately_and_popularity_what_most_users_used() -> None:
+    # "old" was used by 30 users two months ago, "new" by 5 users in the last two days: popularity puts old
+    # first, trending puts new first (and still ranks the rest by users per item)
+    from datetime import UTC, datetime, timedelta
+
+    import polars as pl
+
+    from engine.config import RecommendConfig
+    from engine.recommend.interactions import aggregate_pairs, history_from_pairs
+    from models.recommend.candidates import Popularity, Trending
+
+    as_of = datetime(2026, 3, 1, tzinfo=UTC)
+    rows = [(as_of - timedelta(days=60, hours=u), f"u{u}", "old") for u in range(30)]
+    rows += [(as_of - timedelta(days=1, hours=u), f"u{u}", "new") for u in range(5)]
+    rows += [(as_of - timedelta(days=61), f"u{u}", "mid") for u in range(10)]
+    events = pl.DataFrame(
+        {
+            "event_time": [r[0] for r in rows],
+            "event_type": ["view"] * len(rows),
+            "user_id": [r[1] for r in rows],
+            "product_id": [r[2] for r in rows],
+            "category": ["c"] * len(rows),
+            "price": [1.0] * len(rows),
+        }
+    ).lazy()
+    config = RecommendConfig()
+    pairs = aggregate_pairs(events, config, as_of, as_of - timedelta(days=90), []).collect()
+    history = history_from_pairs(pairs, as_of, as_of, config.half_life_days, config.trending_half_life_days)
+    order = lambda model: [history.items[i] for i in np.argsort(-model.scorer_.parts[0].bias, kind="stable")]  # noqa: E731
+    assert order(Popularity().fit(history.weights)) == ["old", "mid", "new"]
+    assert order(Trending().fit(history.weights, item_trend=history.item_trend)) == ["new", "old", "mid"]
+    # without a trend (a History built before the column existed) it falls back to popularity's order
+    assert order(Trending().fit(history.weights)) == ["old", "mid", "new"]

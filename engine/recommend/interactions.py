@@ -3,7 +3,8 @@
 One lazy query aggregates every (user, product, part) pair, where part is train, validation or test by event
 time, and collects once. A pair's weight is the sum over its events of `<type>_weight * 2 ** ((t - as_of) / h)`
 (h the half-life); the history of a later cut-off is rescaled by `2 ** ((as_of - cutoff) / h)`, so every history
-decays from its own cut-off without a second pass over the events.
+decays from its own cut-off without a second pass over the events. A second weight with the short
+`trending_half_life_days` is summed per item the same way: what the trending candidate ranks by.
 """
 
 from __future__ import annotations
@@ -33,6 +34,8 @@ class History:
     purchased: sparse.csr_matrix  # bool, the pairs with a purchase
     item_category: list[str]  # per item, "" when unknown
     item_price: np.ndarray  # float64 per item, median price seen (nan when unknown)
+    # float64 per item: its interactions' weights decayed with the short trending half-life (zeros if not built)
+    item_trend: np.ndarray | None = None
 
     def user_index(self) -> dict[str, int]:
         return {user: index for index, user in enumerate(self.users)}
@@ -84,6 +87,7 @@ def aggregate_pairs(
     """One row per (user_id, product_id, part): decayed weight, purchased, category, price (lazy)."""
     weights = event_weights(config)
     seconds = config.half_life_days * 86_400.0
+    trend_seconds = config.trending_half_life_days * 86_400.0
     weight = pl.col("event_type").replace_strict(weights, default=0.0, return_dtype=pl.Float64)
     age = (pl.col("event_time") - pl.lit(as_of)).dt.total_microseconds().cast(pl.Float64) / 1e6
     part = pl.lit(TRAIN, dtype=pl.Int8)
@@ -97,10 +101,15 @@ def aggregate_pairs(
             pl.col("event_time") >= pl.lit(train_start),
             pl.col("event_time") < pl.lit(as_of),
         )
-        .with_columns(part.alias("part"), (weight * (age * (np.log(2.0) / seconds)).exp()).alias("weight"))
+        .with_columns(
+            part.alias("part"),
+            (weight * (age * (np.log(2.0) / seconds)).exp()).alias("weight"),
+            (weight * (age * (np.log(2.0) / trend_seconds)).exp()).alias("trend"),
+        )
         .group_by("user_id", "product_id", "part")
         .agg(
             pl.col("weight").sum(),
+            pl.col("trend").sum(),
             (pl.col("event_type") == "purchase").any().alias("purchased"),
             pl.col("category").drop_nulls().first().alias("category"),
             pl.col("price").median().alias("price"),
@@ -109,7 +118,11 @@ def aggregate_pairs(
 
 
 def history_from_pairs(
-    pairs: pl.DataFrame, cutoff: datetime, as_of: datetime, half_life_days: float
+    pairs: pl.DataFrame,
+    cutoff: datetime,
+    as_of: datetime,
+    half_life_days: float,
+    trending_half_life_days: float | None = None,
 ) -> History:
     """The History of the given pairs (already cut before cutoff), decayed from the cut-off."""
     scale = 2.0 ** ((as_of - cutoff).total_seconds() / (half_life_days * 86_400.0))
@@ -117,9 +130,13 @@ def history_from_pairs(
         pl.col("weight").sum() * scale, pl.col("purchased").any()
     )
     users = sorted(merged.get_column("user_id").unique().to_list())
+    trend = pl.lit(0.0)
+    if trending_half_life_days is not None and "trend" in pairs.columns:
+        trend_scale = 2.0 ** ((as_of - cutoff).total_seconds() / (trending_half_life_days * 86_400.0))
+        trend = pl.col("trend").sum() * trend_scale
     items_frame = (
         pairs.group_by("product_id")
-        .agg(pl.col("category").drop_nulls().first(), pl.col("price").median())
+        .agg(pl.col("category").drop_nulls().first(), pl.col("price").median(), trend.alias("trend"))
         .sort("product_id")
     )
     items = items_frame.get_column("product_id").to_list()
@@ -146,6 +163,7 @@ def history_from_pairs(
         purchased=purchased,
         item_category=[value or "" for value in items_frame.get_column("category").to_list()],
         item_price=items_frame.get_column("price").cast(pl.Float64).fill_null(float("nan")).to_numpy(),
+        item_trend=items_frame.get_column("trend").cast(pl.Float64).to_numpy(),
     )
 
 
@@ -180,9 +198,10 @@ def build_split(events: pl.LazyFrame, config: RecommendConfig, as_of: datetime) 
             f"no view/cart/purchase events with a user and a product between {train_start:%Y-%m-%d} and "
             f"{validation_start:%Y-%m-%d}; ingest more history or lower [recommend] test_days/validation_days"
         )
-    validation_history = history_from_pairs(train, validation_start, as_of, config.half_life_days)
+    trend = config.trending_half_life_days
+    validation_history = history_from_pairs(train, validation_start, as_of, config.half_life_days, trend)
     test_history = history_from_pairs(
-        pairs.filter(pl.col("part") < TEST), test_start, as_of, config.half_life_days
+        pairs.filter(pl.col("part") < TEST), test_start, as_of, config.half_life_days, trend
     )
     validation = evaluation(
         validation_history, pairs.filter(pl.col("part") == VALIDATION), config.exclude_purchased
@@ -203,4 +222,4 @@ def serving_history(events: pl.LazyFrame, config: RecommendConfig, as_of: dateti
     pairs = aggregate_pairs(events, config, as_of, train_start, []).collect()
     if pairs.height == 0:
         raise InputError(f"no view/cart/purchase events with a user and a product before {as_of:%Y-%m-%d}")
-    return history_from_pairs(pairs, as_of, as_of, config.half_life_days)
+    return history_from_pairs(pairs, as_of, as_of, config.half_life_days, config.trending_half_life_days)

@@ -37,6 +37,8 @@ def make_candidate(name: str, config: RecommendConfig) -> Any:
 
     if name == "popularity":
         return candidates.Popularity()
+    if name == "trending":
+        return candidates.Trending()
     if name == "itemknn":
         return candidates.ItemKNN(neighbours=config.neighbours, max_items=config.max_ease_items)
     if name == "ease":
@@ -55,7 +57,10 @@ def make_candidate(name: str, config: RecommendConfig) -> Any:
 
 def _fit(name: str, config: RecommendConfig, history: History) -> Any:
     return make_candidate(name, config).fit(
-        history.weights, item_category=history.item_category, item_price=history.item_price
+        history.weights,
+        item_category=history.item_category,
+        item_price=history.item_price,
+        item_trend=history.item_trend,
     )
 
 
@@ -152,7 +157,7 @@ def train_recommendations(
 
     cut = last + timedelta(microseconds=1) if as_of is None else as_utc_datetime(as_of, "--as-of")
     split = build_split(events, config, cut)
-    base = [candidate for candidate in config.candidates if candidate not in ("fused", "trending")]
+    base = [candidate for candidate in config.candidates if candidate != "fused"]
     if "popularity" not in base:
         base.insert(0, "popularity")
     steps = 2 * len(base) + 4

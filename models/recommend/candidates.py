@@ -42,6 +42,29 @@ class Popularity:
         return self
 
 
+class Trending:
+    """Every user gets the items with the most recent interactions: weights decayed with a short half-life
+    (`[recommend] trending_half_life_days`) summed per item; users per item break ties, so items with no recent
+    interaction still rank by popularity."""
+
+    def __init__(self) -> None:
+        pass
+
+    def fit(
+        self, weights: sparse.csr_matrix, *, item_trend: np.ndarray | None = None, **_: object
+    ) -> Trending:
+        users_per_item = np.asarray((weights > 0).sum(axis=0), dtype=np.float64).ravel()
+        trend = np.zeros(weights.shape[1]) if item_trend is None else np.asarray(item_trend, dtype=np.float64)
+        if trend.shape != users_per_item.shape:
+            raise ValueError(f"item_trend has {trend.size} items, the weights {users_per_item.size}")
+        total = trend / (trend.max(initial=0.0) + 1e-12) + 1e-3 * users_per_item / (
+            users_per_item.max() + 1.0
+        )
+        self.trend_ = total.astype(np.float32)
+        self.scorer_ = LinearScorer(weights.shape[1], [Part(bias=self.trend_)])
+        return self
+
+
 class ItemKNN:
     """Item-item collaborative filtering: cosine of binary co-occurrence, top `neighbours` per item."""
 
